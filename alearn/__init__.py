@@ -1,0 +1,1 @@
+"""alearn: active learning of MACE force fields against DFT."""

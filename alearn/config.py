@@ -1,0 +1,306 @@
+"""Campaign configuration: typed, validated once at the edge.
+
+A campaign is described by one YAML file. :func:`load_config` parses it into a
+:class:`CampaignConfig` (pydantic, ``extra="forbid"``) and turns every problem
+into a :class:`ConfigError` that names the file and the key. Library code only
+ever sees the typed objects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from alearn.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- oracles
+class EMTSettings(_Strict):
+    """ASE's EMT potential: a *test oracle* (Cu, Ag, Au, Ni, Pd, Pt, Al, H, C, N, O)."""
+
+
+class XTBSettings(_Strict):
+    """tblite xTB, a *test oracle* and a Δ-ML baseline."""
+
+    method: Literal["GFN1-xTB", "GFN2-xTB", "IPEA1-xTB"] = "GFN1-xTB"
+    charge: float = 0.0
+    uhf: int = Field(0, ge=0, description="number of unpaired electrons")
+    accuracy: float = Field(1.0, gt=0)
+    electronic_temperature_K: float = Field(300.0, gt=0)
+    max_iterations: int = Field(250, gt=0)
+
+
+class GPAWSettings(_Strict):
+    """GPAW settings. A preset supplies physically sound defaults; every other
+    key given here overrides the preset. See ``alearn.calculators.gpaw_presets``.
+    """
+
+    preset: Literal["molecule", "electrolyte", "bulk", "interface", "slab"] = "molecule"
+    mode: Literal["pw", "lcao", "fd"] | None = None
+    xc: str | None = None
+    ecut_eV: float | None = Field(None, gt=0, description="plane-wave cutoff (PW mode)")
+    h_A: float | None = Field(None, gt=0, description="grid spacing (FD/LCAO)")
+    basis: str | None = None
+    kpts: tuple[int, int, int] | None = None
+    kpt_density_per_A: float | None = Field(None, gt=0, description="k-points per Å⁻¹")
+    spinpol: bool | None = None
+    charge: float = 0.0
+    smearing_eV: float | None = Field(None, ge=0)
+    maxiter: int | None = Field(None, gt=0)
+    convergence: dict[str, float] | None = None
+    dipole_correction: bool | None = None
+    extra: dict[str, Any] = Field(default_factory=dict, description="passed to GPAW as is")
+
+
+class CalculatorSettings(_Strict):
+    """Any ASE calculator, given by import path, e.g. ``ase.calculators.lj:LennardJones``."""
+
+    import_path: str = Field("", pattern=r"^$|^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class OracleConfig(_Strict):
+    """The reference method that labels selected structures."""
+
+    kind: Literal["gpaw", "emt", "xtb", "calculator"]
+    gpaw: GPAWSettings = GPAWSettings()
+    xtb: XTBSettings = XTBSettings()
+    emt: EMTSettings = EMTSettings()
+    calculator: CalculatorSettings = CalculatorSettings()
+    timeout_s: float | None = Field(
+        None, gt=0, description="wall-time limit per label (worker-process isolation only)"
+    )
+    isolation: Literal["process", "inline"] = Field(
+        "process", description="run each label in a worker process (survives crashes) or inline"
+    )
+    ranks_per_label: int = Field(1, ge=1, description="MPI ranks of one label")
+    max_failure_fraction: float = Field(
+        0.5, ge=0, le=1, description="stop the campaign when more labels fail in one iteration"
+    )
+
+    @model_validator(mode="after")
+    def _calculator_path(self) -> OracleConfig:
+        if self.kind == "calculator" and not self.calculator.import_path:
+            raise ValueError("oracle.kind 'calculator' needs oracle.calculator.import_path "
+                             "('module:ClassName')")
+        return self
+
+
+# --------------------------------------------------------------------------- systems
+class MDConfig(_Strict):
+    """Exploration MD of one system's walkers."""
+
+    ensemble: Literal["nvt", "npt"] = "nvt"
+    temperature_K: float | list[float] = Field(300.0, description="one value or one per walker")
+    temperature_ramp_K: tuple[float, float] | None = Field(
+        None, description="(first, last): temperature scaled linearly over iterations"
+    )
+    timestep_fs: float = Field(0.5, gt=0, le=10)
+    steps: int = Field(200, gt=0)
+    sample_interval: int = Field(10, gt=0)
+    friction_per_fs: float = Field(0.01, gt=0)
+    pressure_bar: float = 1.0
+    barostat_tau_fs: float = Field(1000.0, gt=0)
+
+    def walker_temperature_K(self, walker: int, iteration: int, n_iterations: int) -> float:
+        """Temperature of ``walker`` in ``iteration`` (1-based) of ``n_iterations``."""
+        if self.temperature_ramp_K is not None:
+            first, last = self.temperature_ramp_K
+            frac = 0.0 if n_iterations <= 1 else (iteration - 1) / (n_iterations - 1)
+            return first + frac * (last - first)
+        if isinstance(self.temperature_K, list):
+            return self.temperature_K[walker % len(self.temperature_K)]
+        return self.temperature_K
+
+
+class SystemConfig(_Strict):
+    """One start structure and how to explore it."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    structure: Path = Field(description="ASE-readable file; relative to the YAML file")
+    index: int = Field(0, description="frame of the file to use")
+    pbc: bool | tuple[bool, bool, bool] | None = Field(None, description="override the file's")
+    walkers: int = Field(1, ge=1)
+    md: MDConfig = MDConfig()
+    max_selected: int = Field(8, ge=1, description="labels per iteration for this system")
+
+
+# --------------------------------------------------------------------------- data
+class BootstrapConfig(_Strict):
+    """Rattled and strained copies of the start structures, labeled by the oracle."""
+
+    n_per_system: int = Field(8, ge=1)
+    rattle_std_A: float = Field(0.05, ge=0)
+    strain_max: float = Field(0.02, ge=0, lt=0.5, description="max |strain| (periodic cells)")
+
+
+class InitialDataConfig(_Strict):
+    file: Path | None = Field(None, description="labeled extxyz; relative to the YAML file")
+    energy_key: str = "REF_energy"
+    forces_key: str = "REF_forces"
+    stress_key: str = "REF_stress"
+    bootstrap: BootstrapConfig = BootstrapConfig()
+
+
+class ValidationConfig(_Strict):
+    fraction: float = Field(0.1, ge=0, lt=1, description="labels held out for validation")
+
+
+# --------------------------------------------------------------------------- committee
+class ModelConfig(_Strict):
+    """MACE architecture (mace-torch's names)."""
+
+    num_channels: int = Field(16, gt=0)
+    max_L: int = Field(0, ge=0, le=3)
+    r_max: float = Field(4.5, gt=0)
+    num_interactions: int = Field(2, ge=1)
+    correlation: int = Field(3, ge=1)
+    num_radial_basis: int = Field(8, gt=0)
+    default_dtype: Literal["float32", "float64"] = "float64"
+
+
+class TrainingConfig(_Strict):
+    """mace-torch training settings."""
+
+    max_num_epochs: int = Field(60, gt=0)
+    warm_start_epochs: int | None = Field(
+        None, gt=0, description="epochs when warm-starting (default: max_num_epochs // 2)"
+    )
+    batch_size: int = Field(4, gt=0)
+    lr: float = Field(0.01, gt=0)
+    energy_weight: float = Field(1.0, ge=0)
+    forces_weight: float = Field(100.0, ge=0)
+    stress_weight: float = Field(1.0, ge=0)
+    patience: int = Field(50, gt=0)
+    e0s: Literal["average"] | dict[str, float] = Field(
+        "average", description="'average' (least squares, mace-torch) or per-element eV"
+    )
+
+
+class CommitteeConfig(_Strict):
+    size: int = Field(4, ge=2)
+    subsampling: Literal["bootstrap", "kfold", "none"] = "bootstrap"
+    warm_start: bool = True
+    device: Literal["cpu", "cuda"] = "cpu"
+    model: ModelConfig = ModelConfig()
+    training: TrainingConfig = TrainingConfig()
+
+
+# --------------------------------------------------------------------------- AL logic
+Metric = Literal["max_force_std", "mean_force_std", "energy_std_per_atom", "max_rel_force_std"]
+
+
+class UncertaintyConfig(_Strict):
+    """Trust window on one metric: below ``lo`` trusted, at or above ``hi`` unphysical."""
+
+    metric: Metric = "max_force_std"
+    lo: float = Field(0.05, ge=0)
+    hi: float = Field(0.5, gt=0)
+    relative_eps_eV_A: float = Field(1.0, gt=0, description="ε in std/(|F|+ε)")
+    min_distance_A: float = Field(0.5, gt=0, description="closer atoms: structure broken")
+    max_isolation_A: float = Field(
+        4.0, gt=0, description="an atom with no neighbour this close has flown off"
+    )
+
+    @model_validator(mode="after")
+    def _window(self) -> UncertaintyConfig:
+        if self.hi <= self.lo:
+            raise ValueError(f"uncertainty.hi ({self.hi}) must be above uncertainty.lo ({self.lo})")
+        return self
+
+
+class SelectionConfig(_Strict):
+    method: Literal["fps", "kmeans", "random"] = "fps"
+
+
+class StopConfig(_Strict):
+    accurate_ratio: float = Field(0.99, gt=0, le=1)
+    max_iterations: int = Field(5, ge=1)
+    max_labels: int | None = Field(None, ge=1, description="label budget (incl. bootstrap)")
+
+
+class CampaignConfig(_Strict):
+    """Everything a campaign needs; built by :func:`load_config`."""
+
+    seed: int = 0
+    systems: Annotated[list[SystemConfig], Field(min_length=1)]
+    oracle: OracleConfig
+    initial_data: InitialDataConfig = InitialDataConfig()
+    validation: ValidationConfig = ValidationConfig()
+    committee: CommitteeConfig = CommitteeConfig()
+    uncertainty: UncertaintyConfig = UncertaintyConfig()
+    selection: SelectionConfig = SelectionConfig()
+    stop: StopConfig = StopConfig()
+    base_dir: Path = Field(Path("."), description="where relative paths point (YAML's folder)")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> CampaignConfig:
+        names = [s.name for s in self.systems]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"system names must be unique; repeated: {dupes}")
+        return self
+
+    def resolve(self, path: Path) -> Path:
+        """A path from the config, relative to the YAML file's folder."""
+        return path if path.is_absolute() else (self.base_dir / path)
+
+    def digest(self, *sections: str) -> str:
+        """Short hash of the given sections (all when none), for change detection."""
+        data = self.model_dump(mode="json", exclude={"base_dir"})
+        if sections:
+            data = {k: data[k] for k in sections}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid campaign configuration"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see docs/config.md for the keys)"
+        elif e["type"] == "missing":
+            msg = "required key is missing"
+        lines.append(f"  - key '{key}': {msg}")
+    return "\n".join(lines)
+
+
+def config_from_dict(data: dict[str, Any], *, source: str = "<dict>", base_dir: Path | None = None
+                     ) -> CampaignConfig:
+    """Validate a plain mapping into a :class:`CampaignConfig` (errors name ``source``)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of keys, got {type(data).__name__}")
+    if base_dir is not None:
+        data = {**data, "base_dir": base_dir}
+    try:
+        return CampaignConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err, source)) from None
+
+
+def load_config(path: str | Path) -> CampaignConfig:
+    """Read and validate a campaign YAML file.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, is not valid YAML, or does not match the schema.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: campaign file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    return config_from_dict(data, source=str(path), base_dir=path.resolve().parent)

@@ -1,0 +1,82 @@
+"""The oracle interface: what labels a structure with reference energies and forces.
+
+An oracle is built from an :class:`alearn.config.OracleConfig` by
+:func:`alearn.oracles.make_oracle`, so a worker process can rebuild it from the
+config alone. Implementations live beside this module (``emt``, ``xtb``,
+``gpaw``); :func:`alearn.conformance.check_oracle` checks a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from ase import Atoms
+
+
+@dataclass
+class Label:
+    """A successful reference calculation.
+
+    Attributes
+    ----------
+    energy
+        Total energy (eV).
+    forces
+        Forces (eV/Å), shape (N, 3).
+    stress
+        Stress (eV/Å³), Voigt shape (6,), for fully periodic cells; else None.
+    attempts
+        One dict per attempt (the settings changed and the outcome), e.g. from
+        an SCF retry ladder. A first-time success has one entry.
+    log_text
+        The reference code's text output (stored compressed), or None.
+    """
+
+    energy: float
+    forces: np.ndarray
+    stress: np.ndarray | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    log_text: str | None = None
+
+
+@runtime_checkable
+class Oracle(Protocol):
+    """What the campaign needs of a reference method."""
+
+    name: str
+
+    def settings(self) -> dict[str, Any]:
+        """JSON-serializable settings that determine the labels' values."""
+
+    def check(self, atoms: Atoms, where: str) -> None:
+        """Raise :class:`alearn.errors.ConfigError` naming ``where`` if ``atoms``
+        cannot be labeled (unsupported element, charge, periodicity). Cheap: runs
+        before any expensive work."""
+
+    def label(self, atoms: Atoms) -> Label:
+        """Compute energy, forces (and stress for periodic cells) of ``atoms``.
+
+        Raises :class:`alearn.errors.LabelFailed` with a reason when the
+        calculation fails. Must not modify ``atoms``.
+        """
+
+
+def settings_hash(settings: dict[str, Any], version: str = "") -> str:
+    """Short stable hash of oracle settings (and code version) for provenance."""
+    blob = json.dumps({"settings": settings, "version": version}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def label_with_calculator(atoms: Atoms, calc) -> Label:
+    """Label ``atoms`` with an ASE calculator; stress only for 3D-periodic cells."""
+    work = atoms.copy()
+    work.calc = calc
+    energy = float(work.get_potential_energy())
+    forces = np.array(work.get_forces(), dtype=float)
+    stress = np.array(work.get_stress(voigt=True), dtype=float) if work.pbc.all() else None
+    return Label(energy=energy, forces=forces, stress=stress,
+                 attempts=[{"attempt": 1, "ok": True}])

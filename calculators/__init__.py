@@ -1,0 +1,1 @@
+"""ASE calculators used by alearn."""

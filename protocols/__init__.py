@@ -1,0 +1,1 @@
+"""Simulation protocols built on alearn models."""
