@@ -58,6 +58,9 @@ class GPAWSettings(_Strict):
     maxiter: int | None = Field(None, gt=0)
     convergence: dict[str, float] | None = None
     dipole_correction: bool | None = None
+    min_vacuum_A: float | None = Field(
+        None, ge=0, description="least distance (Å) from an atom to a non-periodic cell face"
+    )
     extra: dict[str, Any] = Field(default_factory=dict, description="passed to GPAW as is")
 
 
@@ -83,6 +86,10 @@ class OracleConfig(_Strict):
         "process", description="run each label in a worker process (survives crashes) or inline"
     )
     ranks_per_label: int = Field(1, ge=1, description="MPI ranks of one label")
+    launcher: list[str] | None = Field(
+        None, description="command starting a parallel worker; {ranks} is replaced "
+                          "(default: mpirun -np {ranks})"
+    )
     max_failure_fraction: float = Field(
         0.5, ge=0, le=1, description="stop the campaign when more labels fail in one iteration"
     )
