@@ -1,1 +1,14 @@
-"""ASE calculators used by alearn."""
+"""ASE calculators used by alearn (plain ASE calculators; they know nothing of campaigns)."""
+
+from __future__ import annotations
+
+__all__ = ["CommitteeCalculator"]
+
+
+def __getattr__(name: str):
+    # Imported lazily so that `import alearn.calculators.x` does not load torch.
+    if name == "CommitteeCalculator":
+        from alearn.calculators.committee import CommitteeCalculator
+
+        return CommitteeCalculator
+    raise AttributeError(name)

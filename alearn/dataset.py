@@ -1,0 +1,170 @@
+"""The labeled dataset: an ASE database (SQLite by default) with provenance.
+
+Each row is one structure with key-value pairs
+
+``status``      ``selected`` (waiting for its label), ``labeled`` or ``failed``
+``split``       ``train`` or ``valid`` (fixed at insertion; never changes)
+``source``      ``user``, ``bootstrap`` or ``explore``
+``iteration``, ``system``, ``walker``, ``md_step``
+``unc_*``       the committee uncertainty when it was selected
+``oracle``, ``oracle_hash``, ``label_wall_s``, ``reason`` (failures), ``rank``
+
+and ``data`` holding the oracle settings, the attempts made, and the
+reference code's text output (zlib-compressed). Labeled rows carry energy,
+forces and stress in ASE's standard columns. Every write is one database
+transaction, so a killed process never leaves a half-written row.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import ase.db
+import numpy as np
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.io import write
+
+from alearn.oracles.base import Label
+
+_STATUS = ("selected", "labeled", "failed")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A structure to label and where it came from."""
+
+    atoms: Atoms
+    system: str
+    source: str
+    iteration: int
+    split: str
+    walker: int = -1
+    md_step: int = -1
+    uncertainty: dict[str, float] | None = None
+
+
+def compress_text(text: str | None) -> np.ndarray:
+    """Text → zlib-compressed uint8 array (storable in ``row.data``)."""
+    return np.frombuffer(zlib.compress((text or "").encode(), 6), dtype=np.uint8)
+
+
+def decompress_text(blob: np.ndarray) -> str:
+    return zlib.decompress(np.asarray(blob, dtype=np.uint8).tobytes()).decode()
+
+
+class Dataset:
+    """Rows of structures and their labels, backed by ``ase.db``.
+
+    Parameters
+    ----------
+    path
+        Database file (``.db`` → SQLite) or a ``postgresql://`` URL.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = path
+        self.db = ase.db.connect(str(path))
+
+    # ------------------------------------------------------------------ writing
+    def add(self, candidates: Sequence[Candidate]) -> list[int]:
+        """Insert candidates with status ``selected``, all in one transaction."""
+        ids = []
+        with self.db:
+            for c in candidates:
+                kvp = dict(status="selected", split=c.split, source=c.source, system=c.system,
+                           iteration=c.iteration, walker=c.walker, md_step=c.md_step)
+                kvp.update({f"unc_{k}" if not k.startswith("unc_") else k: float(v)
+                            for k, v in (c.uncertainty or {}).items()})
+                atoms = c.atoms.copy()
+                atoms.calc = None
+                atoms.info = {}
+                ids.append(self.db.write(atoms, key_value_pairs=kvp))
+        return ids
+
+    def record_label(self, row_id: int, label: Label, *, oracle: str, oracle_hash: str,
+                     settings: dict, wall_s: float, rank: int = 0) -> None:
+        """Store a successful label on row ``row_id`` (one transaction)."""
+        atoms = self.db.get_atoms(id=row_id)
+        results = {"energy": label.energy, "forces": label.forces}
+        if label.stress is not None:
+            results["stress"] = label.stress
+        atoms.calc = SinglePointCalculator(atoms, **results)
+        data = {"oracle_settings": settings, "attempts": label.attempts,
+                "log_gz": compress_text(label.log_text)}
+        with self.db:
+            self.db.update(row_id, atoms=atoms, data=data, status="labeled", oracle=oracle,
+                           oracle_hash=oracle_hash, label_wall_s=float(wall_s), rank=rank)
+
+    def record_failure(self, row_id: int, *, reason: str, attempts: list, oracle: str,
+                       oracle_hash: str, wall_s: float, log_text: str | None = None,
+                       rank: int = 0) -> None:
+        """Mark row ``row_id`` as failed, keeping the reason and attempts."""
+        data = {"attempts": attempts, "log_gz": compress_text(log_text)}
+        with self.db:
+            self.db.update(row_id, data=data, status="failed", reason=reason[:500], oracle=oracle,
+                           oracle_hash=oracle_hash, label_wall_s=float(wall_s), rank=rank)
+
+    # ------------------------------------------------------------------ reading
+    def rows(self, **selection) -> list:
+        """Rows matching key=value selection, in insertion order."""
+        return sorted(self.db.select(**selection), key=lambda r: r.id)
+
+    def pending(self) -> list:
+        """Rows still waiting for a label (e.g. interrupted by a kill)."""
+        return self.rows(status="selected")
+
+    def labeled_atoms(self, split: str | None = None, *, oracle_hash: str | None = None
+                      ) -> list[Atoms]:
+        """Labeled structures with ``REF_*`` keys (mace-torch conventions)."""
+        sel = {"status": "labeled"}
+        if split:
+            sel["split"] = split
+        frames = []
+        for row in self.rows(**sel):
+            if oracle_hash is not None and row.get("oracle_hash") != oracle_hash:
+                continue
+            frames.append(row_to_ref_atoms(row))
+        return frames
+
+    def oracle_hashes(self) -> Counter:
+        """How many labeled rows each oracle settings hash has."""
+        return Counter(r.get("oracle_hash") for r in self.db.select(status="labeled"))
+
+    def count(self, **selection) -> int:
+        return self.db.count(**selection)
+
+    def counts_by(self, key: str, **selection) -> Counter:
+        return Counter(r.get(key) for r in self.db.select(**selection))
+
+    def export(self, path: str | Path, *, split: str | None = None) -> int:
+        """Write labeled frames to extxyz readable by ``mace_run_train``; returns the count."""
+        frames = self.labeled_atoms(split)
+        write(str(path), frames, format="extxyz")
+        return len(frames)
+
+
+PROVENANCE_KEYS = ("system", "source", "iteration", "walker", "md_step", "split", "oracle",
+                   "oracle_hash")
+
+
+def row_to_ref_atoms(row) -> Atoms:
+    """A labeled row as Atoms with ``REF_energy``, ``REF_forces``, ``REF_stress``."""
+    atoms = row.toatoms()
+    atoms.calc = None
+    atoms.info = {k: row.get(k) for k in PROVENANCE_KEYS if row.get(k) is not None}
+    atoms.info["db_id"] = row.id
+    atoms.info["REF_energy"] = float(row.energy)
+    atoms.arrays["REF_forces"] = np.array(row.forces)
+    if row.get("stress") is not None:
+        atoms.info["REF_stress"] = np.array(row.stress)
+    return atoms
+
+
+def iter_status_counts(ds: Dataset, iterations: Iterable[int]) -> dict[int, Counter]:
+    """Per-iteration counts of row status."""
+    return {it: ds.counts_by("status", iteration=it) for it in iterations}

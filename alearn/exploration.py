@@ -1,0 +1,115 @@
+"""Exploration: MD walkers driven by the committee mean.
+
+Each walker runs ASE dynamics (Langevin NVT, or Langevin-BAOAB NPT with a
+Langevin-Hoover barostat) from its system's start structure, with velocities
+drawn from its own seeded generator. Every ``sample_interval`` steps an
+observer records the frame with its committee uncertainty. A walker stops
+early when a frame reaches the ``hi`` end of the trust window or the structure
+breaks (non-finite positions, atoms too close, an atom flown off); the event is
+recorded with the frames.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from ase import Atoms, units
+from ase.calculators.calculator import Calculator
+from ase.md.langevin import Langevin
+from ase.md.langevinbaoab import LangevinBAOAB
+from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+
+from alearn.config import MDConfig, UncertaintyConfig
+from alearn.uncertainty import Zone, broken_structure, from_results, zone
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WalkerSpec:
+    """One walker of one iteration."""
+
+    system: str
+    walker: int
+    iteration: int
+    temperature_K: float
+    seed: int
+    md: MDConfig
+
+
+@dataclass
+class WalkerResult:
+    """Frames sampled by a walker (each with ``unc_*`` info) and how it ended."""
+
+    spec: WalkerSpec
+    frames: list[Atoms] = field(default_factory=list)
+    steps: int = 0
+    stop_reason: str | None = None
+    wall_s: float = 0.0
+
+
+def make_dynamics(atoms: Atoms, spec: WalkerSpec, rng: np.random.Generator):
+    """ASE dynamics for the walker's ensemble."""
+    md = spec.md
+    dt = md.timestep_fs * units.fs
+    if md.ensemble == "npt":
+        if not atoms.pbc.all():
+            raise ValueError(f"system '{spec.system}': NPT needs a 3D-periodic cell")
+        return LangevinBAOAB(atoms, dt, temperature_K=spec.temperature_K,
+                             externalstress=-md.pressure_bar * units.bar, hydrostatic=True,
+                             T_tau=1.0 / md.friction_per_fs * units.fs,
+                             P_tau=md.barostat_tau_fs * units.fs, rng=rng)
+    return Langevin(atoms, dt, temperature_K=spec.temperature_K,
+                    friction=md.friction_per_fs / units.fs, fixcm=True, rng=rng)
+
+
+def _snapshot(atoms: Atoms, calc: Calculator, spec: WalkerSpec, step: int,
+              ucfg: UncertaintyConfig) -> Atoms:
+    frame = atoms.copy()
+    frame.calc = None
+    unc = from_results(calc.results, len(atoms), relative_eps=ucfg.relative_eps_eV_A)
+    frame.info.update(unc.as_info(), system=spec.system, walker=spec.walker, md_step=step,
+                      iteration=spec.iteration, temperature_K=spec.temperature_K,
+                      pred_energy=float(calc.results["energy"]))
+    return frame
+
+
+def run_walker(start: Atoms, calc: Calculator, spec: WalkerSpec,
+               ucfg: UncertaintyConfig) -> WalkerResult:
+    """Run one walker; never raises for a blown-up trajectory (it is recorded)."""
+    result = WalkerResult(spec=spec)
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(spec.seed)
+    atoms = start.copy()
+    atoms.calc = calc
+    MaxwellBoltzmannDistribution(atoms, temperature_K=spec.temperature_K, rng=rng)
+    Stationary(atoms)
+    dyn = make_dynamics(atoms, spec, rng)
+
+    def observe() -> None:
+        frame = _snapshot(atoms, calc, spec, dyn.nsteps, ucfg)
+        result.frames.append(frame)
+        broken = broken_structure(atoms, ucfg)
+        value = frame.info[f"unc_{ucfg.metric}"]
+        if broken:
+            result.stop_reason = f"structure broken at step {dyn.nsteps}: {broken}"
+            frame.info["broken"] = True
+        elif zone(value, ucfg) is Zone.REJECTED:
+            result.stop_reason = (f"{ucfg.metric} = {value:.3g} ≥ hi = {ucfg.hi} "
+                                  f"at step {dyn.nsteps}")
+
+    dyn.attach(observe, interval=spec.md.sample_interval)
+    try:
+        for _ in dyn.irun(spec.md.steps):
+            if result.stop_reason:
+                break
+    except Exception as err:  # noqa: BLE001 - MD blowing up is an event, not a crash
+        result.stop_reason = f"MD failed at step {dyn.nsteps}: {type(err).__name__}: {err}"
+    result.steps = dyn.nsteps
+    result.wall_s = time.perf_counter() - t0
+    if result.stop_reason:
+        log.info("walker %s/%d stopped: %s", spec.system, spec.walker, result.stop_reason)
+    return result

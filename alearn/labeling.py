@@ -1,0 +1,140 @@
+"""The labeling stage: every pending row gets a reference label or a failure.
+
+Each finished calculation is first written to a journal file
+``labels/row_<id>.json`` (atomically) and then recorded in the database, so a
+kill between the two repeats no calculation: the journal entry is picked up on
+resume. Only the calculation in flight at a kill is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+from alearn.config import OracleConfig
+from alearn.dataset import Dataset
+from alearn.errors import LabelFailed
+from alearn.oracles import Oracle
+from alearn.oracles.base import Label
+from alearn.parallel import Workers
+from alearn.state import read_json, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Result of labeling one row: a Label, or a failure reason."""
+
+    row_id: int
+    label: Label | None
+    reason: str | None
+    attempts: list
+    log_text: str | None
+    wall_s: float
+    rank: int = 0
+
+    def to_json(self) -> dict:
+        lab = self.label
+        return {
+            "row_id": self.row_id, "reason": self.reason, "attempts": self.attempts,
+            "log_text": self.log_text, "wall_s": self.wall_s, "rank": self.rank,
+            "label": None if lab is None else {
+                "energy": lab.energy, "forces": np.asarray(lab.forces).tolist(),
+                "stress": None if lab.stress is None else np.asarray(lab.stress).tolist()},
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> Outcome:
+        lab = d["label"]
+        label = None if lab is None else Label(
+            energy=lab["energy"], forces=np.array(lab["forces"]),
+            stress=None if lab["stress"] is None else np.array(lab["stress"]),
+            attempts=d["attempts"], log_text=d["log_text"])
+        return cls(row_id=d["row_id"], label=label, reason=d["reason"], attempts=d["attempts"],
+                   log_text=d["log_text"], wall_s=d["wall_s"], rank=d.get("rank", 0))
+
+
+def compute_outcome(row_id: int, atoms: Atoms, oracle: Oracle, oracle_cfg: OracleConfig,
+                    scratch: Path, rank: int = 0) -> Outcome:
+    """Label one structure (inline or in a worker process) without raising."""
+    t0 = time.perf_counter()
+    try:
+        if oracle_cfg.isolation == "process":
+            from alearn.label_worker import run_label
+
+            label = run_label(oracle_cfg, atoms, workdir=scratch / f"row_{row_id}",
+                              ranks=oracle_cfg.ranks_per_label, timeout_s=oracle_cfg.timeout_s)
+        else:
+            label = oracle.label(atoms)
+    except LabelFailed as err:
+        return Outcome(row_id, None, err.reason, err.attempts, err.log_text,
+                       time.perf_counter() - t0, rank)
+    return Outcome(row_id, label, None, label.attempts, label.log_text,
+                   time.perf_counter() - t0, rank)
+
+
+def journal_path(journal: Path, row_id: int) -> Path:
+    return journal / f"row_{row_id}.json"
+
+
+def record(ds: Dataset, outcome: Outcome, *, oracle_name: str, oracle_hash: str,
+           settings: dict) -> None:
+    """Write an outcome into the database (one transaction)."""
+    if outcome.label is not None:
+        ds.record_label(outcome.row_id, outcome.label, oracle=oracle_name, oracle_hash=oracle_hash,
+                        settings=settings, wall_s=outcome.wall_s, rank=outcome.rank)
+    else:
+        ds.record_failure(outcome.row_id, reason=outcome.reason or "unknown",
+                          attempts=outcome.attempts, oracle=oracle_name, oracle_hash=oracle_hash,
+                          wall_s=outcome.wall_s, log_text=outcome.log_text, rank=outcome.rank)
+        log.warning("label of row %d failed: %s", outcome.row_id, outcome.reason)
+
+
+def label_pending(ds: Dataset, *, oracle: Oracle, oracle_cfg: OracleConfig, oracle_hash: str,
+                  journal: Path, workers: Workers) -> int:
+    """Label every pending row; returns how many rows were recorded now.
+
+    Rows are dealt over groups of ``oracle.ranks_per_label`` ranks (in
+    worker-process isolation the group leader launches the parallel worker
+    and the others wait); each finished label goes to the journal at once,
+    and the writer rank records the journal into the database.
+    """
+    journal.mkdir(parents=True, exist_ok=True)
+    pending = ds.pending()
+    todo = [(r.id, r.toatoms()) for r in pending if not journal_path(journal, r.id).is_file()]
+    if todo:
+        log.info("labeling %d structures with %s", len(todo), oracle.name)
+        in_process = oracle_cfg.isolation == "inline"
+        group = oracle_cfg.ranks_per_label if in_process else 1
+        progress = _progress(len(todo), enabled=workers.is_writer)
+
+        def compute(item: tuple[int, Atoms]) -> None:
+            row_id, atoms = item
+            outcome = compute_outcome(row_id, atoms, oracle, oracle_cfg, journal / "scratch",
+                                      rank=workers.rank)
+            if workers.rank % group == 0:
+                write_json_atomic(journal_path(journal, row_id), outcome.to_json())
+            progress.update()
+
+        workers.map(compute, todo, desc="labels", group_size=group)
+        progress.close()
+    if workers.is_writer:
+        settings = oracle.settings()
+        for row in pending:
+            outcome = Outcome.from_json(read_json(journal_path(journal, row.id)))
+            record(ds, outcome, oracle_name=oracle.name, oracle_hash=oracle_hash,
+                   settings=settings)
+    workers.barrier()
+    return len(pending)
+
+
+def _progress(total: int, *, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="labels", unit="label", disable=None if enabled else True)

@@ -1,0 +1,105 @@
+"""Choose which candidate frames to label: diverse, capped.
+
+Candidates (frames in the trust window) are compared in a structural
+descriptor space (the committee's invariant MACE node features averaged over
+atoms, standardized). ``fps`` (farthest-point sampling) starts from the most
+uncertain candidate and repeatedly adds the candidate farthest from everything
+chosen so far *and from the frames already in the training set*, so frames
+similar to existing data are not labeled again. ``kmeans`` clusters the
+candidates and labels the most uncertain frame of each cluster. ``random``
+is the baseline to compare against.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _standardize(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    mu, sigma = ref.mean(axis=0), ref.std(axis=0)
+    return (x - mu) / np.where(sigma > 1e-12, sigma, 1.0)
+
+
+def farthest_point(features: np.ndarray, n: int, *, first: int,
+                   existing: np.ndarray | None = None) -> np.ndarray:
+    """Greedy farthest-point sampling.
+
+    Parameters
+    ----------
+    features
+        (M, F) candidate descriptors.
+    n
+        Number to select (at most M).
+    first
+        Index of the first pick.
+    existing
+        (P, F) descriptors already covered (e.g. the training set), or None.
+
+    Returns
+    -------
+    (min(n, M),) indices into ``features`` in order of selection.
+    """
+    m = len(features)
+    n = min(n, m)
+    if n == 0:
+        return np.zeros(0, dtype=int)
+    dist = np.full(m, np.inf)
+    if existing is not None and len(existing):
+        for row in existing:
+            dist = np.minimum(dist, np.linalg.norm(features - row, axis=1))
+    chosen = [first]
+    dist = np.minimum(dist, np.linalg.norm(features - features[first], axis=1))
+    while len(chosen) < n:
+        nxt = int(np.argmax(dist))
+        chosen.append(nxt)
+        dist = np.minimum(dist, np.linalg.norm(features - features[nxt], axis=1))
+    return np.array(chosen)
+
+
+def kmeans_pick(features: np.ndarray, scores: np.ndarray, n: int, *, seed: int) -> np.ndarray:
+    """One frame per k-means cluster: the one with the highest score."""
+    from sklearn.cluster import KMeans
+
+    n = min(n, len(features))
+    if n == 0:
+        return np.zeros(0, dtype=int)
+    labels = KMeans(n_clusters=n, n_init=4, random_state=seed % (2**31)).fit_predict(features)
+    picks = [np.flatnonzero(labels == c)[np.argmax(scores[labels == c])] for c in range(n)
+             if np.any(labels == c)]
+    return np.array(sorted(picks, key=lambda i: -scores[i]), dtype=int)
+
+
+def select(features: np.ndarray, scores: np.ndarray, n: int, *, method: str,
+           rng: np.random.Generator, existing: np.ndarray | None = None) -> np.ndarray:
+    """Pick up to ``n`` of M candidates.
+
+    Parameters
+    ----------
+    features
+        (M, F) descriptors of the candidates.
+    scores
+        (M,) uncertainty metric of each candidate (higher = less trusted).
+    n
+        Cap on the number selected.
+    method
+        ``"fps"``, ``"kmeans"`` or ``"random"``.
+    rng
+        Randomness (k-means seed, random selection).
+    existing
+        (P, F) descriptors of the training set, used by ``fps``.
+
+    Returns
+    -------
+    Indices into the candidates, without repeats.
+    """
+    m = len(scores)
+    if m <= n and method != "random":
+        return np.argsort(-scores)
+    if method == "random":
+        return rng.choice(m, size=min(n, m), replace=False)
+    ref = features if existing is None or not len(existing) else np.vstack([features, existing])
+    x = _standardize(features, ref)
+    if method == "kmeans":
+        return kmeans_pick(x, scores, n, seed=int(rng.integers(2**31)))
+    ex = None if existing is None or not len(existing) else _standardize(existing, ref)
+    return farthest_point(x, n, first=int(np.argmax(scores)), existing=ex)

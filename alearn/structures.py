@@ -1,0 +1,66 @@
+"""Start structures: read, validate before any expensive work, perturb for bootstrap."""
+
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+from ase.io import read
+
+from alearn.config import BootstrapConfig, CampaignConfig, SystemConfig, UncertaintyConfig
+from alearn.errors import ConfigError
+from alearn.uncertainty import broken_structure
+
+
+def read_start(cfg: CampaignConfig, system: SystemConfig) -> Atoms:
+    """Read and validate the start structure of ``system``.
+
+    Raises
+    ------
+    ConfigError
+        Missing or unreadable file, PBC asked without a cell, overlapping or
+        isolated atoms. The message names the system, the file and what to do.
+    """
+    path = cfg.resolve(system.structure)
+    where = f"systems[{system.name}].structure ({path})"
+    if not path.is_file():
+        raise ConfigError(f"{where}: file not found; paths are relative to the YAML file")
+    try:
+        atoms = read(str(path), index=system.index)
+    except Exception as err:  # noqa: BLE001 - any reader error is a user-facing input error
+        raise ConfigError(f"{where}: ASE cannot read frame {system.index}: {err}") from None
+    if system.pbc is not None:
+        atoms.pbc = system.pbc
+    check_structure(atoms, where, cfg.uncertainty)
+    return atoms
+
+
+def check_structure(atoms: Atoms, where: str, ucfg: UncertaintyConfig) -> None:
+    """Reject structures that cannot be simulated (raises ConfigError naming ``where``)."""
+    if len(atoms) == 0:
+        raise ConfigError(f"{where}: the structure has no atoms")
+    for axis in np.flatnonzero(atoms.pbc):
+        if np.linalg.norm(atoms.cell[axis]) < 1e-6:
+            raise ConfigError(f"{where}: periodic along axis {axis} but the cell vector is zero; "
+                              "give the file a cell (extxyz Lattice=...) or set pbc: false")
+    if atoms.pbc.any() and abs(atoms.cell.volume) < 1e-6 and atoms.pbc.all():
+        raise ConfigError(f"{where}: periodic cell with zero volume")
+    problem = broken_structure(atoms, ucfg)
+    if problem:
+        raise ConfigError(f"{where}: {problem}. Fix the structure, or adjust "
+                          "uncertainty.min_distance_A / uncertainty.max_isolation_A")
+
+
+def perturbed_copies(atoms: Atoms, cfg: BootstrapConfig, rng: np.random.Generator) -> list[Atoms]:
+    """Rattled (and, for periodic cells, randomly strained) copies of ``atoms``.
+
+    The first copy is the unperturbed structure itself.
+    """
+    copies = [atoms.copy()]
+    for _ in range(cfg.n_per_system - 1):
+        new = atoms.copy()
+        if atoms.pbc.all() and cfg.strain_max > 0:
+            eps = rng.uniform(-cfg.strain_max, cfg.strain_max, (3, 3))
+            new.set_cell(new.cell @ (np.eye(3) + 0.5 * (eps + eps.T)), scale_atoms=True)
+        new.positions += rng.normal(0.0, cfg.rattle_std_A, new.positions.shape)
+        copies.append(new)
+    return copies

@@ -1,0 +1,211 @@
+"""Committee training with mace-torch's own trainer (``mace.cli.run_train``).
+
+Each member runs ``python -m mace.cli.run_train`` in a subprocess: mace-torch
+sets global torch state (default dtype, seeds) that must not leak into the
+campaign process, and a subprocess killed mid-training leaves nothing behind
+but a scratch folder. A member is done only when its ``.model`` file has been
+moved into place atomically; a resumed campaign retrains unfinished members
+from scratch with the same seed, so the result is the same as without the kill.
+
+Members differ by seed and by training subset (bootstrap resample, k-fold, or
+all data), so their disagreement estimates the model error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.io import write
+
+from alearn.config import CommitteeConfig
+from alearn.errors import AlearnError
+from alearn.seeding import derive_seed
+
+log = logging.getLogger(__name__)
+
+
+class TrainingFailed(AlearnError):
+    """mace-torch training of a committee member failed; the message has its log tail."""
+
+
+@dataclass(frozen=True)
+class MemberJob:
+    """Everything needed to train one committee member.
+
+    Attributes
+    ----------
+    index
+        Member number, 0-based.
+    seed
+        mace-torch's ``--seed``.
+    train_file, valid_file
+        extxyz files with ``REF_*`` keys.
+    model_path
+        Where the finished model is placed (atomically).
+    init_model
+        Previous weights to warm-start from, or None for a fresh model.
+    epochs
+        ``--max_num_epochs``.
+    """
+
+    index: int
+    seed: int
+    train_file: Path
+    valid_file: Path | None
+    model_path: Path
+    init_model: Path | None
+    epochs: int
+
+
+def member_subsets(n_frames: int, size: int, method: str, rng: np.random.Generator
+                   ) -> list[np.ndarray]:
+    """Indices of the training frames each member sees.
+
+    Parameters
+    ----------
+    n_frames
+        Number of training frames.
+    size
+        Number of members K.
+    method
+        ``"bootstrap"`` (resample with replacement), ``"kfold"`` (member k leaves
+        out fold k), or ``"none"`` (all frames; members differ by seed only).
+    rng
+        Source of randomness.
+
+    Returns
+    -------
+    list of K integer arrays, sorted.
+    """
+    if method == "none" or n_frames < 2:
+        return [np.arange(n_frames) for _ in range(size)]
+    if method == "bootstrap":
+        return [np.sort(rng.integers(0, n_frames, n_frames)) for _ in range(size)]
+    folds = np.array_split(rng.permutation(n_frames), size)
+    return [np.sort(np.concatenate([f for j, f in enumerate(folds) if j != k]))
+            for k in range(size)]
+
+
+def mace_arguments(cfg: CommitteeConfig, job: MemberJob, *, atomic_numbers: Sequence[int],
+                   has_stress: bool, scratch: Path) -> list[str]:
+    """Command-line arguments of ``mace.cli.run_train`` for one member."""
+    model, train = cfg.model, cfg.training
+    if isinstance(train.e0s, str):
+        e0s = train.e0s
+    else:
+        from ase.data import atomic_numbers as z_of
+
+        e0s = str({z_of[s]: e for s, e in train.e0s.items()})
+    args = {
+        "name": f"member_{job.index}",
+        "seed": job.seed,
+        "work_dir": scratch,
+        "train_file": job.train_file,
+        "E0s": e0s,
+        "atomic_numbers": str(sorted(atomic_numbers)),
+        "model": "MACE",
+        "num_channels": model.num_channels,
+        "max_L": model.max_L,
+        "r_max": model.r_max,
+        "num_interactions": model.num_interactions,
+        "correlation": model.correlation,
+        "num_radial_basis": model.num_radial_basis,
+        "default_dtype": model.default_dtype,
+        "max_num_epochs": job.epochs,
+        "patience": train.patience,
+        "batch_size": train.batch_size,
+        "valid_batch_size": max(train.batch_size, 8),
+        "lr": train.lr,
+        "energy_weight": train.energy_weight,
+        "forces_weight": train.forces_weight,
+        "loss": "stress" if has_stress else "weighted",
+        "energy_key": "REF_energy",
+        "forces_key": "REF_forces",
+        "stress_key": "REF_stress",
+        "device": cfg.device,
+        "plot": False,
+        "log_level": "INFO",
+    }
+    if has_stress:
+        args["stress_weight"] = train.stress_weight
+    if job.valid_file is not None:
+        args["valid_file"] = job.valid_file
+    if job.init_model is not None:
+        args["foundation_model"] = job.init_model
+        args["multiheads_finetuning"] = False
+    return [f"--{k}={v}" for k, v in args.items()] + ["--save_cpu"]
+
+
+def train_member(cfg: CommitteeConfig, job: MemberJob, *, atomic_numbers: Sequence[int],
+                 has_stress: bool, threads: int | None = None) -> float:
+    """Train one member with mace-torch; place the model atomically.
+
+    Returns
+    -------
+    Wall time of the training (s).
+
+    Raises
+    ------
+    TrainingFailed
+        When mace-torch exits with an error (the message has its log tail).
+    """
+    scratch = job.model_path.parent / f"scratch_member_{job.index}"
+    shutil.rmtree(scratch, ignore_errors=True)  # leftovers of a killed run
+    scratch.mkdir(parents=True)
+    argv = mace_arguments(cfg, job, atomic_numbers=atomic_numbers,
+                          has_stress=has_stress, scratch=scratch)
+    env = dict(os.environ)
+    if threads is not None:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    start = time.perf_counter()
+    with open(scratch / "mace_train.log", "w") as out:
+        proc = subprocess.run([sys.executable, "-m", "mace.cli.run_train", *argv],
+                              stdout=out, stderr=subprocess.STDOUT, env=env, check=False)
+    trained = scratch / f"member_{job.index}.model"
+    if proc.returncode != 0 or not trained.is_file():
+        tail = (scratch / "mace_train.log").read_text()[-3000:]
+        raise TrainingFailed(
+            f"mace-torch training of member {job.index} failed (exit {proc.returncode}); "
+            f"full log: {scratch / 'mace_train.log'}\n...{tail}")
+    os.replace(trained, job.model_path)
+    shutil.move(scratch / "mace_train.log", job.model_path.with_suffix(".log"))
+    shutil.rmtree(scratch, ignore_errors=True)
+    return time.perf_counter() - start
+
+
+def write_extxyz(frames: Sequence[Atoms], path: Path) -> None:
+    """Write frames to extxyz atomically (temp file + rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp, list(frames), format="extxyz")
+    os.replace(tmp, path)
+
+
+def plan_committee(cfg: CommitteeConfig, *, n_train: int, out_dir: Path, seed: int,
+                   iteration: int, previous: Sequence[Path] | None) -> tuple[list[MemberJob],
+                                                                                 list[np.ndarray]]:
+    """Jobs and training-frame subsets of the K members of one iteration."""
+    rng = np.random.default_rng(derive_seed(seed, "subsets", iteration))
+    subsets = member_subsets(n_train, cfg.size, cfg.subsampling, rng)
+    warm = cfg.warm_start and previous is not None and len(previous) == cfg.size
+    epochs = cfg.training.max_num_epochs
+    if warm:
+        epochs = cfg.training.warm_start_epochs or max(1, epochs // 2)
+    jobs = [
+        MemberJob(index=k, seed=derive_seed(seed, "member", iteration, k) % (2**31 - 1),
+                  train_file=out_dir / f"member_{k}_train.xyz",
+                  valid_file=out_dir / "valid.xyz",
+                  model_path=out_dir / f"member_{k}.model",
+                  init_model=Path(previous[k]) if warm else None, epochs=epochs)
+        for k in range(cfg.size)
+    ]
+    return jobs, subsets
