@@ -102,6 +102,30 @@ class OracleConfig(_Strict):
         return self
 
 
+class D3Settings(_Strict):
+    """DFT-D3 dispersion (the ``dftd3`` package's ASE calculator) as an additive term."""
+
+    method: str = Field("pbe", description="functional the damping parameters are fitted for")
+    damping: Literal["d3bj", "d3zero", "d3bjm", "d3zerom", "d3op"] = "d3bj"
+
+
+class BaselineConfig(_Strict):
+    """A cheap method under the committee (Δ-ML): the committee learns target − baseline."""
+
+    kind: Literal["xtb", "gpaw", "calculator", "emt"]
+    xtb: XTBSettings = XTBSettings()
+    gpaw: GPAWSettings = GPAWSettings(mode="lcao", basis="dzp")
+    calculator: CalculatorSettings = CalculatorSettings()
+    emt: EMTSettings = EMTSettings()
+    d3: D3Settings | None = Field(None, description="add DFT-D3 dispersion to the baseline")
+
+    @model_validator(mode="after")
+    def _calculator_path(self) -> BaselineConfig:
+        if self.kind == "calculator" and not self.calculator.import_path:
+            raise ValueError("baseline.kind 'calculator' needs baseline.calculator.import_path")
+        return self
+
+
 # --------------------------------------------------------------------------- systems
 class MDConfig(_Strict):
     """Exploration MD of one system's walkers."""
@@ -247,6 +271,7 @@ class CampaignConfig(_Strict):
     uncertainty: UncertaintyConfig = UncertaintyConfig()
     selection: SelectionConfig = SelectionConfig()
     stop: StopConfig = StopConfig()
+    baseline: BaselineConfig | None = Field(None, description="Δ-ML: learn target − baseline")
     base_dir: Path = Field(Path("."), description="where relative paths point (YAML's folder)")
 
     @model_validator(mode="after")
