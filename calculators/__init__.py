@@ -12,3 +12,4 @@ def __getattr__(name: str):
 
         return CommitteeCalculator
     raise AttributeError(name)
+from alearn.calculators.efield import ElectricFieldCalculator as ElectricFieldCalculator  # noqa: E402,E501
