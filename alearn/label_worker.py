@@ -1,0 +1,359 @@
+"""Fault-isolated labeling: one reference calculation in a worker process.
+
+:func:`run_label` writes the structure and the oracle configuration to a
+folder, starts ``python -m alearn.label_worker FOLDER`` (through
+``mpirun -np RANKS`` or a user's launcher when ``ranks > 1``), waits with an
+optional time limit and reads back the result that the worker wrote
+atomically. Whatever happens to the worker (segfault, ``MPI_Abort``, a
+non-zero exit, the time limit) becomes :class:`alearn.errors.LabelFailed`
+with a reason and the tail of its stderr; the caller's process survives.
+
+:func:`label_inline` is the in-process path (no isolation, no start-up
+cost, same result type).
+
+Files in the work folder
+------------------------
+``atoms.json``        the structure (ASE JSON)
+``oracle.json``       ``OracleConfig.model_dump_json()``
+``result.json``       written by rank 0 of the worker (temp file + ``os.replace``)
+``worker.out/.err``   the worker's stdout and stderr
+
+The worker imports only alearn's config and oracle modules, ASE and the
+oracle's backend (never torch or MACE), so it starts in ~0.5 s. It runs with
+the caller's interpreter and environment: modules named by a ``kind:
+calculator`` oracle must be importable there (installed, or on PYTHONPATH).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+
+from alearn.config import OracleConfig
+from alearn.errors import ConfigError, LabelFailed
+from alearn.oracles.base import Label, Oracle
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DEFAULT_LAUNCHER", "label_inline", "main", "run_label", "worker_command",
+           "worker_env"]
+
+ATOMS_FILE = "atoms.json"
+CONFIG_FILE = "oracle.json"
+RESULT_FILE = "result.json"
+STDOUT_FILE = "worker.out"
+STDERR_FILE = "worker.err"
+
+DEFAULT_LAUNCHER: tuple[str, ...] = ("mpirun", "-np", "{ranks}")
+#: seconds between SIGTERM and SIGKILL when a worker overruns its time limit
+KILL_GRACE_S = 3.0
+STDERR_TAIL_CHARS = 2000
+
+# Set by MPI launchers for the processes they start. A worker started without
+# a launcher must not inherit them: GPAW would believe it runs under MPI (and
+# refuse its serial backend) and Open MPI forbids a nested mpirun.
+_LAUNCHER_ENV_PREFIXES = (
+    "OMPI_COMM_WORLD_", "OMPI_MCA_ess", "OMPI_MCA_orte", "OMPI_MCA_pmix", "OMPI_MCA_prte",
+    "OMPI_UNIVERSE_SIZE", "OMPI_FIRST_RANKS", "OMPI_APP_CTX", "OMPI_NUM_APP_CTX",
+    "OMPI_ARGV", "OMPI_COMMAND", "OMPI_FILE_LOCATION", "OMPI_MCA_initial_wdir",
+    "PMIX_", "PMI_", "PRTE_", "HYDRA_", "I_MPI_MPIRUN", "I_MPI_HYDRA", "MPI_LOCALNRANKS",
+    "MPI_LOCALRANKID",
+)
+_RANK_VARIABLES = ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID")
+_ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+               "BLIS_NUM_THREADS")
+
+
+# --------------------------------------------------------------------------- in process
+def label_inline(oracle: Oracle, atoms: Atoms) -> Label:
+    """Label ``atoms`` in this process (no isolation: a crash takes the caller down).
+
+    Raises
+    ------
+    LabelFailed
+        As raised by the oracle.
+    """
+    return oracle.label(atoms)
+
+
+# --------------------------------------------------------------------------- parent side
+def worker_command(workdir: Path, *, ranks: int = 1,
+                   launcher: Sequence[str] | None = None) -> list[str]:
+    """The command line that starts the worker for ``workdir``.
+
+    With ``ranks == 1`` and no ``launcher``, plain ``python -m alearn.label_worker``;
+    otherwise ``launcher`` (default ``mpirun -np {ranks}``, ``{ranks}`` replaced)
+    followed by it.
+    """
+    python = [sys.executable, "-m", "alearn.label_worker", str(workdir)]
+    if ranks == 1 and launcher is None:
+        return python
+    template = DEFAULT_LAUNCHER if launcher is None else tuple(launcher)
+    return [part.replace("{ranks}", str(ranks)) for part in template] + python
+
+
+def worker_env(*, parallel: bool, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment of a worker: one BLAS/OpenMP thread per rank, MPI set up for GPAW.
+
+    Parameters
+    ----------
+    parallel
+        True when the worker is started through a launcher: GPAW then uses its
+        compiled-in MPI (``GPAW_MPI_BACKEND=cgpaw``, unless set), which is
+        what ``gpaw python`` does. False: launcher variables inherited from
+        a parent that itself runs under MPI are removed.
+    base
+        Environment to start from (default ``os.environ``).
+    """
+    env = dict(os.environ if base is None else base)
+    for name in _ONE_THREAD:
+        env[name] = "1"
+    if parallel:
+        env.setdefault("GPAW_MPI_BACKEND", "cgpaw")
+        if hasattr(os, "geteuid") and os.geteuid() == 0:  # Open MPI refuses root otherwise
+            env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
+            env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    else:
+        env = {k: v for k, v in env.items() if not k.startswith(_LAUNCHER_ENV_PREFIXES)}
+        if env.get("GPAW_MPI_BACKEND") in ("cgpaw", "mpi4py"):
+            env.pop("GPAW_MPI_BACKEND")
+    return env
+
+
+def run_label(oracle_config: OracleConfig, atoms: Atoms, *, workdir: Path, ranks: int = 1,
+              timeout_s: float | None = None,
+              launcher: Sequence[str] | None = None) -> Label:
+    """Label ``atoms`` in a separate worker process.
+
+    Parameters
+    ----------
+    oracle_config
+        Rebuilt in the worker with :func:`alearn.oracles.make_oracle`.
+    atoms
+        Structure to label (not modified).
+    workdir
+        Folder for the exchange files and the worker's output (created; a
+        previous result there is removed first).
+    ranks
+        MPI processes of the worker (> 1 goes through ``launcher``).
+    timeout_s
+        Wall-time limit (s) of the worker, start-up included; None: none.
+    launcher
+        Replaces ``mpirun -np {ranks}`` (e.g. ``["srun", "-n", "{ranks}"]``);
+        default ``oracle_config.launcher``. Given with ``ranks == 1``, it is used
+        too (a cluster that forbids plain processes on compute nodes).
+
+    Returns
+    -------
+    Label
+
+    Raises
+    ------
+    LabelFailed
+        The oracle failed (its reason, attempts and log are passed on), or
+        the worker crashed, was killed, exited non-zero or ran past
+        ``timeout_s`` (the reason says which, with the tail of its stderr).
+    ConfigError
+        The worker could not build the oracle from ``oracle_config``.
+    """
+    if ranks < 1:
+        raise ValueError(f"ranks must be ≥ 1, got {ranks}")
+    launcher = launcher if launcher is not None else oracle_config.launcher
+    workdir = Path(workdir).resolve()
+    _write_inputs(workdir, oracle_config, atoms)
+    command = worker_command(workdir, ranks=ranks, launcher=launcher)
+    env = worker_env(parallel=ranks > 1 or launcher is not None)
+    log.debug("starting label worker: %s", " ".join(command))
+    rc, elapsed = _run(command, env=env, workdir=workdir, timeout_s=timeout_s)
+    return _read_result(workdir, rc=rc, elapsed_s=elapsed, timeout_s=timeout_s)
+
+
+def _write_inputs(workdir: Path, oracle_config: OracleConfig, atoms: Atoms) -> None:
+    from ase.io.jsonio import encode
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / RESULT_FILE).unlink(missing_ok=True)
+    work = atoms.copy()
+    work.calc = None
+    _write_atomic(workdir / ATOMS_FILE, encode(work))
+    _write_atomic(workdir / CONFIG_FILE, oracle_config.model_dump_json())
+
+
+def _run(command: list[str], *, env: dict[str, str], workdir: Path,
+         timeout_s: float | None) -> tuple[int | None, float]:
+    """Run the worker in its own session; returns (exit code or None on timeout, seconds)."""
+    t0 = time.perf_counter()
+    with open(workdir / STDOUT_FILE, "wb") as out, open(workdir / STDERR_FILE, "wb") as err:
+        try:
+            proc = subprocess.Popen(command, cwd=workdir, env=env, stdout=out, stderr=err,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        except FileNotFoundError as exc:
+            raise LabelFailed(f"cannot start the label worker ({command[0]!r} not found: "
+                              f"{exc}); check the launcher or PATH") from None
+        try:
+            rc: int | None = proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            rc = None
+    return rc, time.perf_counter() - t0
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the worker's process group, SIGKILL it after a grace period, reap it."""
+    for sig, wait_s in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, 30.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            continue
+        # the leader is gone; make sure no straggler of its group survives
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        return
+
+
+def _exit_reason(rc: int | None, timeout_s: float | None, elapsed_s: float) -> str:
+    if rc is None:
+        return f"label worker exceeded the time limit of {timeout_s:g} s and was killed"
+    if rc < 0:
+        try:
+            name = signal.Signals(-rc).name
+        except ValueError:
+            name = f"signal {-rc}"
+        return f"label worker killed by {name} after {elapsed_s:.1f} s"
+    return f"label worker exited with code {rc} after {elapsed_s:.1f} s"
+
+
+def _stderr_tail(workdir: Path) -> str:
+    try:
+        text = (workdir / STDERR_FILE).read_bytes()[-STDERR_TAIL_CHARS:]
+    except OSError:
+        return ""
+    return text.decode(errors="replace").strip()
+
+
+def _read_result(workdir: Path, *, rc: int | None, elapsed_s: float,
+                 timeout_s: float | None) -> Label:
+    result_path = workdir / RESULT_FILE
+    result = _load_json(result_path) if result_path.is_file() else None
+    if rc != 0 or result is None:
+        reason = _exit_reason(rc, timeout_s, elapsed_s)
+        if rc == 0:
+            reason = f"label worker exited without writing {result_path}"
+        if rc is not None and rc > 128 and rc - 128 in {s.value for s in signal.Signals}:
+            reason += f" (exit code {rc} = 128 + {signal.Signals(rc - 128).name})"
+        tail = _stderr_tail(workdir)
+        if tail:
+            reason += f"; stderr tail ({workdir / STDERR_FILE}):\n{tail}"
+        if result is not None and result.get("status") == "failed":
+            reason += f"; the oracle reported: {result.get('reason')}"
+        raise LabelFailed(reason, attempts=(result or {}).get("attempts"),
+                          log_text=(result or {}).get("log_text"))
+    return _label_from_result(result, result_path)
+
+
+def _label_from_result(result: dict[str, Any], path: Path) -> Label:
+    status = result.get("status")
+    if status == "ok":
+        stress = result.get("stress")
+        return Label(energy=float(result["energy"]), forces=np.array(result["forces"], float),
+                     stress=None if stress is None else np.array(stress, float),
+                     attempts=result.get("attempts") or [], log_text=result.get("log_text"))
+    if status == "config_error":
+        raise ConfigError(result["reason"])
+    if status == "failed":
+        raise LabelFailed(result["reason"], attempts=result.get("attempts"),
+                          log_text=result.get("log_text"))
+    raise LabelFailed(f"{path}: unexpected result status {status!r}: {result.get('reason')}")
+
+
+def _load_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        log.warning("%s: unreadable result (%s)", path, err)
+        return None
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- worker side
+def _rank() -> int:
+    for name in _RANK_VARIABLES:
+        value = os.environ.get(name)
+        if value is not None and value.isdigit():
+            return int(value)
+    return 0
+
+
+def _result_of(workdir: Path) -> dict[str, Any]:
+    from ase.io.jsonio import decode
+
+    from alearn.oracles import make_oracle
+
+    try:
+        config = OracleConfig.model_validate_json((workdir / CONFIG_FILE).read_text())
+        atoms = decode((workdir / ATOMS_FILE).read_text())
+        oracle = make_oracle(config)
+    except ConfigError as err:
+        return {"status": "config_error", "reason": str(err)}
+    try:
+        label = oracle.label(atoms)
+    except LabelFailed as err:
+        return {"status": "failed", "reason": err.reason, "attempts": err.attempts,
+                "log_text": err.log_text}
+    return {"status": "ok", "energy": float(label.energy),
+            "forces": np.asarray(label.forces, float).tolist(),
+            "stress": None if label.stress is None else np.asarray(label.stress, float).tolist(),
+            "attempts": label.attempts, "log_text": label.log_text}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m alearn.label_worker WORKDIR``.
+
+    Every rank computes; rank 0 writes ``result.json`` atomically. An
+    unexpected exception propagates (non-zero exit: the parent reports it
+    with the traceback from stderr).
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1:
+        sys.stderr.write("usage: python -m alearn.label_worker WORKDIR\n")
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    workdir = Path(args[0])
+    result = _result_of(workdir)
+    if _rank() == 0:
+        _write_atomic(workdir / RESULT_FILE, json.dumps(result, default=_json_default))
+    return 0
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"not JSON-serializable: {type(obj).__name__}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
