@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CommitteeCalculator"]
+__all__ = ["CommitteeCalculator", "DeltaCalculator"]
 
 
 def __getattr__(name: str):
@@ -11,5 +11,9 @@ def __getattr__(name: str):
         from alearn.calculators.committee import CommitteeCalculator
 
         return CommitteeCalculator
+    if name == "DeltaCalculator":
+        from alearn.calculators.delta import DeltaCalculator
+
+        return DeltaCalculator
     raise AttributeError(name)
 from alearn.calculators.efield import ElectricFieldCalculator as ElectricFieldCalculator  # noqa: E402,E501
