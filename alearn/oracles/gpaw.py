@@ -263,7 +263,7 @@ def _check_vacuum(atoms: Atoms, where: str, preset: str, min_vacuum: float | Non
         if atoms.pbc[axis]:
             continue
         lo, hi = vacuum_A(atoms, axis)
-        if min(lo, hi) < min_vacuum:
+        if min(lo, hi) < min_vacuum - 1e-6:  # atoms.center(vacuum=v) must pass v
             raise ConfigError(
                 f"{where}: only {min(lo, hi):.2f} Å between the atoms and the cell face along "
                 f"{_AXES[axis]} (preset '{preset}' needs {min_vacuum:.1f} Å); center the "
@@ -299,7 +299,7 @@ def _check_setups(atoms: Atoms, where: str, r: dict[str, Any]) -> None:
         missing = missing_paw_files(set(atoms.get_chemical_symbols()), xc,
                                     setups=extra.get("setups", "paw"),
                                     basis=extra.get("basis", r["basis"]))
-    except (ValueError, KeyError) as err:
+    except (ValueError, KeyError, NameError) as err:  # gpaw: NameError("Unknown functional")
         raise ConfigError(f"{where}: GPAW does not know the functional gpaw.xc={xc!r}: "
                           f"{err}") from None
     if missing:
