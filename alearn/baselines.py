@@ -284,7 +284,7 @@ def _check_gpaw(cfg: BaselineConfig, atoms: Atoms, where: str) -> None:
 def _check_calculator(cfg: BaselineConfig, atoms: Atoms, where: str) -> None:
     from alearn.oracles.generic import import_object
 
-    factory = import_object(cfg.calculator.import_path, "baseline.calculator.import_path")
+    factory = import_object(cfg.calculator.import_path, f"{where}: baseline.calculator.import_path")
     checker = getattr(factory, "check_atoms", None)
     if checker is not None:
         checker(atoms, f"{where} (baseline.calculator)")
@@ -366,9 +366,9 @@ def check_baseline(cfg: BaselineConfig, atoms: Atoms, where: str, *,
         and the element, and says what to change.
     """
     label = f"{where} (baseline.kind: {cfg.kind})"
-    _CHECKS[cfg.kind](cfg, atoms, label)
     if target_charge is not None:
         _check_charge(cfg, target_charge, label)
+    _CHECKS[cfg.kind](cfg, atoms, label)
     if cfg.d3 is not None:
         _check_d3(cfg.d3, atoms, label)
 
