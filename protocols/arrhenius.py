@@ -100,7 +100,7 @@ class ArrheniusResult:
                 [f"{name}({self.target_temperature_K:g} K) 68% interval",
                  f"{lo:.4g} – {hi:.4g}", self.unit],
                 ["χ²/dof", f"{self.chi2_reduced:.3g}", ""]]
-        data = [[f"{t:g}", f"{v:.4g} ± {e:.2g}", self.unit]
+        data = [[f"{t:g}", format(Estimate(float(v), float(e))), self.unit]
                 for t, v, e in zip(self.temperatures_K, self.values, self.stderrs, strict=True)]
         return (f"Arrhenius fit of {self.quantity} ({len(self.values)} temperatures)\n"
                 + format_table(data, ["T (K)", "value ± stderr", "unit"]) + "\n\n"

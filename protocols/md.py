@@ -28,7 +28,6 @@ from ase.md.bussi import Bussi
 from ase.md.langevin import Langevin
 from ase.md.md import MolecularDynamics
 from ase.md.nptberendsen import NPTBerendsen
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.md.verlet import VelocityVerlet
 
 from alearn.errors import ConfigError
@@ -206,8 +205,7 @@ def run_md(
 def _start_fresh(work: Atoms, path: Path, options: MDOptions, extra: Mapping[str, Any]) -> None:
     rng = _rng(options.seed, 0)
     if not work.has("momenta") or np.allclose(work.get_momenta(), 0.0):
-        MaxwellBoltzmannDistribution(work, temperature_K=options.temperature_K, rng=rng)
-        Stationary(work)
+        work.set_momenta(maxwell_boltzmann_momenta(work.get_masses(), options.temperature_K, rng))
     if options.npt is not None:
         equilibrate_npt(work, options, options.npt)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -250,6 +248,14 @@ def _production(work: Atoms, path: Path, options: MDOptions, step: int,
                 log.info("%s: step %d / %d, T = %.1f K", path.name, step, options.n_steps,
                          work.get_temperature())
     return step
+
+
+def maxwell_boltzmann_momenta(masses_amu: np.ndarray, temperature_K: float,
+                              rng: np.random.Generator) -> np.ndarray:
+    """Momenta (ASE units, shape (N, 3)) drawn at ``temperature_K``, total momentum removed."""
+    m = np.asarray(masses_amu, dtype=float)[:, None]
+    p = rng.standard_normal((m.shape[0], 3)) * np.sqrt(m * units.kB * temperature_K)
+    return p - m * (p.sum(axis=0) / m.sum())
 
 
 def make_dynamics(atoms: Atoms, options: MDOptions, rng: np.random.Generator) -> MolecularDynamics:

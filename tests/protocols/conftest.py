@@ -9,6 +9,7 @@ import pytest
 from alearn.protocols import MDTrajectory
 from alearn.protocols.units import KB_EV_PER_K, conductivity_s_per_m
 from ase import units
+from ase.calculators.calculator import Calculator, all_changes
 from scipy.signal import lfilter
 
 AMU_EV_FS2_PER_A2 = 1.0 / units.fs**2  # 1 amu in eV fs²/Å²
@@ -69,3 +70,19 @@ def brownian_salt() -> Brownian:
 def make_brownian():
     """Factory for other synthetic systems."""
     return langevin_particles
+
+
+class FreeParticles(Calculator):
+    """Zero energy and forces: non-interacting particles."""
+
+    implemented_properties = ["energy", "forces"]
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        self.results = {"energy": 0.0, "forces": np.zeros((len(self.atoms), 3))}
+
+
+@pytest.fixture()
+def free_calc() -> FreeParticles:
+    """A calculator for non-interacting particles."""
+    return FreeParticles()
