@@ -51,8 +51,8 @@ class TransportOptions:
         (one decade by default): beyond the onset of diffusion a longer window
         only adds noise, which matters most for collective quantities.
     linearity_tolerance
-        Allowed deviation of the MSD's log-log slope from 1 when detecting a
-        window (see :func:`detect_linear_regime`).
+        Allowed relative deviation of the MSD's local slope from its late
+        value when detecting a window (see :func:`detect_linear_regime`).
     remove_com_drift
         Subtract the centre-of-mass displacement of the whole system from all
         positions (and its velocity from all velocities) before analysis.
@@ -64,7 +64,7 @@ class TransportOptions:
     gk_window: FitWindow | None = None
     max_lag_fraction: float = 0.2
     window_span: float = 10.0
-    linearity_tolerance: float = 0.15
+    linearity_tolerance: float = 0.05
     remove_com_drift: bool = True
 
     def __post_init__(self) -> None:

@@ -7,6 +7,7 @@ import math
 
 import pytest
 from alearn.protocols import (
+    FitWindow,
     MDTrajectory,
     TransportOptions,
     analyze_transport,
@@ -24,7 +25,9 @@ def _within(a, b, k=2.0):
 
 @pytest.fixture(scope="module")
 def salt_result(brownian_salt):
-    return analyze_transport(brownian_salt.traj, {"Li": 1.0, "F": -1.0})
+    # independent particles: their centre of mass really diffuses, so keep it
+    return analyze_transport(brownian_salt.traj, {"Li": 1.0, "F": -1.0},
+                             options=TransportOptions(remove_com_drift=False))
 
 
 def test_einstein_helfand_and_green_kubo_agree(salt_result):
@@ -41,6 +44,21 @@ def test_uncorrelated_ions_have_haven_ratio_one(salt_result, brownian_salt):
     haven = salt_result.haven_ratio
     assert abs(haven.value - 1.0) < 3.0 * haven.stderr, haven
     assert _within(salt_result.nernst_einstein_S_m, salt_result.einstein_helfand.sigma_S_m, 3.0)
+
+
+def test_centre_of_mass_removal(brownian_salt):
+    # equal masses: removing the centre-of-mass drift scales self MSDs by (1 - 1/N) and
+    # leaves the charge displacement of a neutral system unchanged
+    window = FitWindow(200.0, 2000.0)
+    runs = [analyze_transport(brownian_salt.traj, {"Li": 1.0, "F": -1.0},
+                              options=TransportOptions(diffusion_window=window, eh_window=window,
+                                                       remove_com_drift=flag))
+            for flag in (True, False)]
+    n = brownian_salt.traj.n_atoms
+    ratio = runs[0].nernst_einstein_S_m.value / runs[1].nernst_einstein_S_m.value
+    assert ratio == pytest.approx(1.0 - 1.0 / n, abs=0.003)
+    assert runs[0].einstein_helfand.sigma_S_m.value == pytest.approx(
+        runs[1].einstein_helfand.sigma_S_m.value, rel=1e-9)
 
 
 def test_conductivity_unit_conversion():

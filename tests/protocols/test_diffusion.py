@@ -37,7 +37,7 @@ def test_brownian_D_recovered_within_stated_uncertainty(brownian_salt):
     for species, d in result.items():
         est = d.D_A2_fs
         assert abs(est.value - true) < 3.0 * est.stderr, (species, est, true)
-        assert est.stderr < 0.05 * true
+        assert est.stderr < 0.08 * true
         assert d.window_source == "auto"
     # unit conversions: 1 Å²/fs = 0.1 cm²/s = 1e-5 m²/s
     d = result["Li"]
@@ -48,7 +48,7 @@ def test_brownian_D_recovered_within_stated_uncertainty(brownian_salt):
 def test_block_error_bars_are_calibrated(make_brownian):
     """Over independent runs the z-scores follow Student's t with n_blocks - 1 dof."""
     z = []
-    for seed in range(100, 140):
+    for seed in range(1000, 1060):
         b = make_brownian(n_cation=16, n_anion=0, n_frames=3000, seed=seed)
         d = self_diffusion(b.traj, options=NO_COM)["Li"].D_A2_fs
         z.append((d.value - b.D_A2_fs) / d.stderr)
@@ -60,9 +60,16 @@ def test_detected_window_starts_after_the_ballistic_regime():
     tau = 20.0  # velocity correlation time, fs
     lag = np.arange(4000) * 5.0
     msd = 6.0 * (lag - tau * (1.0 - np.exp(-lag / tau)))  # exact OU MSD, D = 1
-    window = detect_linear_regime(lag, msd, end_fs=4000.0, tolerance=0.15)
-    assert 3 * tau < window.start_fs < 15 * tau
+    window = detect_linear_regime(lag, msd, end_fs=4000.0, tolerance=0.05)
+    assert tau < window.start_fs < 10 * tau
     assert window.end_fs == pytest.approx(4000.0, abs=5.0)
+    inside = (lag >= window.start_fs) & (lag <= window.end_fs)
+    assert np.polyfit(lag[inside], msd[inside], 1)[0] == pytest.approx(6.0, rel=0.01)
+    # a cage (slope dipping below its long-time value) is not mistaken for diffusion
+    # rattling plateau of 5 Å², then diffusion (D = 0.01 Å²/fs) sets in over 300 fs
+    cage = 5.0 * (1 - np.exp(-lag / 20.0)) + 0.06 * (lag - 300.0 * (1 - np.exp(-lag / 300.0)))
+    late = detect_linear_regime(lag, cage, end_fs=4000.0, tolerance=0.05)
+    assert late.start_fs > 600.0
     caged = 1.0 - np.exp(-lag / 100.0)  # MSD saturates: no diffusion
     assert detect_linear_regime(lag, caged, end_fs=4000.0) is None
 
