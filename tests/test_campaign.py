@@ -1,0 +1,85 @@
+"""A whole tiny campaign (EMT test oracle, tiny MACE committee), checked as a user would."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from ase.io import read
+from conftest import alearn_cli
+
+from alearn.dataset import Dataset
+
+
+def test_campaign_grows_a_dataset_with_provenance(finished_campaign):
+    state = json.loads((finished_campaign / "campaign.json").read_text())
+    assert state["status"] in {"converged", "max_iterations"}
+    ds = Dataset(finished_campaign / "dataset.db")
+    boot = ds.rows(iteration=0)
+    assert len(boot) == 6 and {r.source for r in boot} == {"bootstrap"}
+    explored = ds.rows(source="explore")
+    assert explored, "exploration selected nothing"
+    for row in explored:
+        assert row.status == "labeled"
+        assert row.walker in (0, 1) and row.md_step >= 0 and row.system == "cu"
+        assert row.unc_max_force_std >= 0.02  # selected from the trust window [lo, hi)
+        assert row.oracle == "emt" and len(row.oracle_hash) == 16 and row.label_wall_s >= 0
+        assert row.data["oracle_settings"]["kind"] == "emt"
+    assert all(r.iteration in (1, 2) for r in explored)
+    assert max(r.iteration for r in explored) <= 2
+    assert ds.count(split="valid") >= 1
+
+
+def test_validation_frames_never_reach_training(finished_campaign):
+    ds = Dataset(finished_campaign / "dataset.db")
+    valid_ids = {r.id for r in ds.rows(split="valid")}
+    for train_file in finished_campaign.glob("iter_*/committee/member_*_train.xyz"):
+        ids = {a.info["db_id"] for a in read(train_file, ":")}
+        assert not ids & valid_ids, train_file
+
+
+def test_committee_is_retrained_with_warm_start(finished_campaign):
+    markers = [json.loads((finished_campaign / f"iter_{i:03d}" / "train.done.json").read_text())
+               for i in (1, 2, 3)]
+    assert [m["warm_start"] for m in markers] == [False, True, True]
+    assert markers[0]["n_train"] < markers[2]["n_train"]
+    assert all(np.isfinite(m["rmse_forces_meV_A"]) for m in markers)
+
+
+def test_reports_are_written(finished_campaign):
+    for name in ("iter_001/report/parity_forces.png", "iter_001/report/uncertainty_hist.png",
+                 "learning_curve.png", "alearn.log"):
+        assert (finished_campaign / name).stat().st_size > 0, name
+    assert "campaign finished" in (finished_campaign / "alearn.log").read_text()
+
+
+def test_status_and_export_commands(finished_campaign, tmp_path):
+    status = alearn_cli("status", str(finished_campaign))
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.splitlines()
+    assert "iter" in lines[1] and "acc.ratio" in lines[1] and "F meV/Å" in lines[1]
+    assert [ln.split()[0] for ln in lines[2:6]] == ["0", "1", "2", "3"]
+    out = tmp_path / "data.xyz"
+    export = alearn_cli("export", str(finished_campaign), "-o", str(out))
+    assert export.returncode == 0, export.stderr
+    frames = read(out, ":")
+    assert len(frames) == Dataset(finished_campaign / "dataset.db").count(status="labeled")
+    assert {"REF_energy", "REF_stress"} <= set(frames[0].info)
+    assert frames[0].arrays["REF_forces"].shape == (len(frames[0]), 3)
+
+
+def test_a_second_run_is_a_no_op(finished_campaign):
+    before = Dataset(finished_campaign / "dataset.db").count()
+    proc = alearn_cli("run", str(finished_campaign.parent / "campaign.yaml"),
+                      "--workdir", str(finished_campaign))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert Dataset(finished_campaign / "dataset.db").count() == before
+
+
+def test_cli_reports_config_errors_cleanly(tmp_path):
+    bad = tmp_path / "c.yaml"
+    bad.write_text("seed: 1\n")
+    proc = alearn_cli("run", str(bad), "--workdir", str(tmp_path / "w"))
+    assert proc.returncode == 2
+    assert "c.yaml: invalid campaign configuration" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,101 @@
+"""A campaign killed with SIGKILL at several moments resumes to the same result."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from ase.build import bulk
+from conftest import REPO, alearn_cli, write_campaign
+
+from alearn import load_committee
+from alearn.dataset import Dataset
+
+SLOW_ORACLE = {"oracle": {"kind": "calculator", "isolation": "inline",
+                          "calculator": {"import_path": "slow_calculators:SlowEMT",
+                                         "kwargs": {"delay_s": 0.4}}}}
+ENV = {"PYTHONPATH": str(REPO / "tests")}
+
+
+def _kill_when(config: Path, workdir: Path, ready, what: str, env: dict,
+               timeout: float = 300) -> None:
+    """Start `alearn run`, SIGKILL it as soon as ``ready(workdir)`` holds."""
+    proc = subprocess.Popen([sys.executable, "-m", "alearn.cli", "run", str(config),
+                             "--workdir", str(workdir)], env={**os.environ, **env},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    start = time.monotonic()
+    while not ready(workdir):
+        if proc.poll() is not None:
+            raise AssertionError(f"campaign ended before '{what}': {proc.stderr.read()[-2000:]}")
+        if time.monotonic() - start > timeout:
+            proc.kill()
+            raise AssertionError(f"timed out waiting for '{what}'")
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _training(w: Path) -> bool:
+    return any(w.glob("iter_001/committee/scratch_member_1"))
+
+
+def _exploring(w: Path) -> bool:
+    return any(w.glob("iter_001/explore/*_w0.json"))
+
+
+def _labeling(w: Path) -> bool:  # bootstrap (6) done, some of iteration 1's labels in the journal
+    return len(list(w.glob("labels/row_*.json"))) >= 7
+
+
+def _training_again(w: Path) -> bool:
+    return any(w.glob("iter_002/committee/member_0.model"))
+
+
+def _rows(workdir: Path) -> list[tuple]:
+    out = []
+    for r in Dataset(workdir / "dataset.db").rows():
+        energy = r.get("energy")
+        out.append((r.id, r.status, r.split, r.iteration, r.walker, r.md_step,
+                    np.round(r.positions, 10).tobytes(), energy))
+    return out
+
+
+def test_killed_campaign_resumes_to_the_same_result(tmp_path):
+    ref_dir, run_dir = tmp_path / "ref", tmp_path / "killed"
+    ref_cfg = write_campaign(ref_dir, SLOW_ORACLE)
+    cfg = write_campaign(run_dir, SLOW_ORACLE)
+    work = run_dir / "work"
+    calc_log = tmp_path / "calculations.txt"
+    env = {**ENV, "ALEARN_TEST_CALC_LOG": str(calc_log)}
+    for ready, what in ((_training, "training"), (_exploring, "exploring"),
+                        (_labeling, "labeling"), (_training_again, "training iteration 2")):
+        _kill_when(cfg, work, ready, what, env)
+    Dataset(work / "dataset.db").count()  # the database opens: never half-written
+    resumed = alearn_cli("run", str(cfg), "--workdir", str(work), env=env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+
+    reference = alearn_cli("run", str(ref_cfg), "--workdir", str(ref_dir / "work"), env=ENV)
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    assert _rows(work) == _rows(ref_dir / "work")
+    assert Dataset(work / "dataset.db").count(status="selected") == 0
+    # No finished label was computed twice: one journal entry per row, and at most the
+    # one calculation in flight at the kill during labeling was repeated.
+    n_rows = Dataset(work / "dataset.db").count()
+    assert len(list(work.glob("labels/row_*.json"))) == n_rows
+    n_calcs = len(calc_log.read_text().splitlines())
+    assert n_rows <= n_calcs <= n_rows + 1
+
+    probe = bulk("Cu", cubic=True).repeat((2, 1, 1))
+    probe.rattle(0.05, seed=11)
+    energies = []
+    for w in (work, ref_dir / "work"):
+        a = probe.copy()
+        a.calc = load_committee(w)
+        energies.append((a.get_potential_energy(), a.get_forces()))
+    assert energies[0][0] == energies[1][0]
+    np.testing.assert_array_equal(energies[0][1], energies[1][1])
