@@ -21,7 +21,7 @@ Measured, side by side with one standard error each:
 
 Prints one JSON line at the end. Figures go to ``--figures`` (docs/img by default).
 
-Run (about 4 min on 2 cores)::
+Run (about 5 min on 2 shared cores)::
 
     OMP_NUM_THREADS=1 python benchmarks/conductivity.py --workdir /tmp/bench_cond
 """
@@ -32,10 +32,16 @@ import argparse
 import json
 import logging
 import math
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from ase import Atoms
+from ase.build import bulk
+from ase.calculators.calculator import Calculator, all_changes
+from ase.io import read
+
 from alearn.protocols import (
     MDOptions,
     MDTrajectory,
@@ -48,10 +54,6 @@ from alearn.protocols import (
     plot_nemd,
     run_md,
 )
-from ase import Atoms
-from ase.build import bulk
-from ase.calculators.calculator import Calculator, all_changes
-from ase.io import read
 
 try:  # C neighbour list (matscipy comes with mace-torch); ASE's is slow for small cells
     from matscipy.neighbours import neighbour_list as neighbor_list
@@ -177,6 +179,15 @@ def molten_lif(density_g_cm3: float = 1.721) -> Atoms:
     length = (mass_g / density_g_cm3 * 1e24) ** (1.0 / 3.0)  # Å
     atoms.set_cell([length] * 3, scale_atoms=True)
     return atoms
+
+
+def melted_lif() -> Atoms:
+    """:func:`molten_lif` melted at 3000 K for 2 ps with the test potential (a start structure)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        hot = MDOptions(temperature_K=3000.0, timestep_fs=1.0, n_steps=2000, interval_steps=500,
+                        thermostat_time_fs=50.0, seed=1)
+        run_md(molten_lif(), lif_test_potential(), Path(tmp) / "melt.traj", options=hot)
+        return read(Path(tmp) / "melt.traj", index=-1)
 
 
 def equilibrate(workdir: Path, temperature_K: float, calc: Calculator) -> Atoms:

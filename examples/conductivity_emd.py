@@ -5,12 +5,13 @@ the same command to continue), then self-diffusion, Einstein–Helfand,
 Green–Kubo and Nernst–Einstein conductivities with block-averaged error bars.
 With two or more temperatures, an Arrhenius fit extrapolates σ to 300 K.
 
-Demo with the molten-LiF test potential of the benchmark (a few minutes)::
+Demo with the molten-LiF test potential of the benchmark (about 4 min on 2 cores;
+the first ``--discard-ps`` of each run equilibrate at its temperature)::
 
     python examples/conductivity_emd.py \\
-        --structure benchmarks/conductivity.py:molten_lif \\
+        --structure benchmarks/conductivity.py:melted_lif \\
         --calculator benchmarks/conductivity.py:lif_test_potential \\
-        --charges Li=1 F=-1 --temperatures 1200 1400 1600 --ps 10 --workdir out_emd
+        --charges Li=1 F=-1 --temperatures 1200 1400 1600 --ps 22 --blocks 4 --workdir out_emd
 
 With a trained committee (``alearn run`` work directory) and your structure::
 
@@ -30,6 +31,9 @@ import importlib.util
 import logging
 from pathlib import Path
 
+from ase import Atoms
+from ase.io import read
+
 from alearn.protocols import (
     MDOptions,
     NPTOptions,
@@ -42,8 +46,6 @@ from alearn.protocols import (
     plot_msd,
     run_md,
 )
-from ase import Atoms
-from ase.io import read
 
 
 def load_object(spec: str):

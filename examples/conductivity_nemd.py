@@ -10,7 +10,7 @@ equilibrium result.
 Demo with the molten-LiF test potential (a few minutes)::
 
     python examples/conductivity_nemd.py \\
-        --structure benchmarks/conductivity.py:molten_lif \\
+        --structure benchmarks/conductivity.py:melted_lif \\
         --calculator benchmarks/conductivity.py:lif_test_potential \\
         --charges Li=1 F=-1 --temperature 1300 --fields 0.05 0.1 0.2 --ps 10 \\
         --equilibrium out_emd/emd_1300K.json --workdir out_nemd
@@ -26,8 +26,9 @@ import json
 import logging
 from pathlib import Path
 
-from alearn.protocols import Estimate, MDOptions, NEMDOptions, nemd_conductivity, plot_nemd
 from conductivity_emd import load_calculator, load_structure, parse_charges
+
+from alearn.protocols import Estimate, MDOptions, NEMDOptions, nemd_conductivity, plot_nemd
 
 
 def main() -> None:

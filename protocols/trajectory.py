@@ -239,29 +239,52 @@ def load_trajectory(
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"trajectory file {path} does not exist")
-    frames = list(ase.io.iread(path, index=slice(start, stop, stride)))
-    if len(frames) < 2:
+    frames = _FrameArrays()
+    for atoms in ase.io.iread(path, index=slice(start, stop, stride)):
+        frames.add(atoms, path)
+    if len(frames.positions) < 2:
         raise ConfigError(f"{path}: needs at least 2 frames in [{start}:{stop}:{stride}], "
-                          f"found {len(frames)}")
-    symbols = tuple(frames[0].get_chemical_symbols())
-    for k, atoms in enumerate(frames):
-        if tuple(atoms.get_chemical_symbols()) != symbols:
-            raise ConfigError(f"{path}: frame {k} has different atoms than frame 0; "
-                              "a trajectory must keep the same atoms in the same order")
-    positions = np.stack([a.get_positions() for a in frames])
-    cells = np.stack([a.cell.array for a in frames])
-    time = _frame_times(frames, path, frame_interval_fs, stride)
-    velocities = _frame_velocities(frames)
-    temperature = frames[0].info.get("temperature_K")
-    log.info("read %d frames of %d atoms from %s", len(frames), len(symbols), path)
-    return MDTrajectory(symbols, frames[0].get_masses(), unwrap_positions(positions, cells), cells,
-                        time, velocities, None if temperature is None else float(temperature),
-                        str(path))
+                          f"found {len(frames.positions)}")
+    positions, cells = np.stack(frames.positions), np.stack(frames.cells)
+    time = _frame_times(frames.times, path, frame_interval_fs, stride)
+    velocities = (np.stack(frames.velocities) * ASE_VELOCITY_TO_A_PER_FS
+                  if len(frames.velocities) == len(frames.positions) else None)
+    log.info("read %d frames of %d atoms from %s", len(positions), len(frames.symbols), path)
+    return MDTrajectory(frames.symbols, frames.masses, unwrap_positions(positions, cells), cells,
+                        time, velocities, frames.temperature, str(path))
 
 
-def _frame_times(frames: list[Atoms], path: Path, frame_interval_fs: float | None,
+class _FrameArrays:
+    """Per-frame arrays collected while streaming a file (no Atoms objects kept)."""
+
+    def __init__(self) -> None:
+        self.symbols: tuple[str, ...] = ()
+        self.masses = np.empty(0)
+        self.temperature: float | None = None
+        self.positions: list[np.ndarray] = []
+        self.cells: list[np.ndarray] = []
+        self.velocities: list[np.ndarray] = []
+        self.times: list[float | None] = []
+
+    def add(self, atoms: Atoms, path: Path) -> None:
+        symbols = tuple(atoms.get_chemical_symbols())
+        if not self.positions:
+            self.symbols, self.masses = symbols, atoms.get_masses()
+            temp = atoms.info.get("temperature_K")
+            self.temperature = None if temp is None else float(temp)
+        elif symbols != self.symbols:
+            raise ConfigError(f"{path}: frame {len(self.positions)} has different atoms than "
+                              "frame 0; a trajectory must keep the same atoms in the same order")
+        self.positions.append(atoms.get_positions())
+        self.cells.append(atoms.cell.array.copy())
+        if "momenta" in atoms.arrays:
+            self.velocities.append(atoms.get_velocities())
+        time = atoms.info.get("time_fs")
+        self.times.append(None if time is None else float(time))
+
+
+def _frame_times(stored: list[float | None], path: Path, frame_interval_fs: float | None,
                  stride: int) -> np.ndarray:
-    stored = [a.info.get("time_fs") for a in frames]
     if all(t is not None for t in stored):
         time = np.asarray(stored, dtype=float)
         expected = None if frame_interval_fs is None else frame_interval_fs * stride
@@ -277,13 +300,7 @@ def _frame_times(frames: list[Atoms], path: Path, frame_interval_fs: float | Non
             f"{path}: frames carry no 'time_fs' info; pass frame_interval_fs (the time between "
             "consecutive frames in the file, in fs)"
         )
-    return np.arange(len(frames)) * float(frame_interval_fs) * stride
-
-
-def _frame_velocities(frames: list[Atoms]) -> np.ndarray | None:
-    if not all("momenta" in a.arrays for a in frames):
-        return None
-    return np.stack([a.get_velocities() for a in frames]) * ASE_VELOCITY_TO_A_PER_FS
+    return np.arange(len(stored)) * float(frame_interval_fs) * stride
 
 
 def _check_uniform_spacing(time_fs: np.ndarray, source: str) -> None:

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from alearn.protocols import MDTrajectory
-from alearn.protocols.units import KB_EV_PER_K, conductivity_s_per_m
 from ase import units
 from ase.calculators.calculator import Calculator, all_changes
 from scipy.signal import lfilter
+
+from alearn.protocols import MDTrajectory
+from alearn.protocols.units import KB_EV_PER_K, conductivity_s_per_m
 
 AMU_EV_FS2_PER_A2 = 1.0 / units.fs**2  # 1 amu in eV fs²/Å²
 

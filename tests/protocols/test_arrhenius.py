@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from alearn.protocols import arrhenius_fit
-from alearn.protocols.units import KB_EV_PER_K
 
 from alearn.errors import ConfigError
+from alearn.protocols import arrhenius_fit
+from alearn.protocols.units import KB_EV_PER_K
 
 EA, LN_A = 0.35, np.log(5e7)  # eV, ln(S/m·K)
 TEMPS = np.array([600.0, 750.0, 900.0, 1050.0, 1200.0])

@@ -6,6 +6,8 @@ import json
 import math
 
 import pytest
+
+from alearn.errors import ConfigError
 from alearn.protocols import (
     FitWindow,
     MDTrajectory,
@@ -15,8 +17,6 @@ from alearn.protocols import (
     green_kubo,
 )
 from alearn.protocols.units import conductivity_s_per_m
-
-from alearn.errors import ConfigError
 
 
 def _within(a, b, k=2.0):

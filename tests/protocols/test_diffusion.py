@@ -6,6 +6,8 @@ import logging
 
 import numpy as np
 import pytest
+
+from alearn.errors import ConfigError
 from alearn.protocols import (
     FitWindow,
     MDTrajectory,
@@ -14,8 +16,6 @@ from alearn.protocols import (
     self_diffusion,
 )
 from alearn.protocols.correlations import autocorrelation_sum, block_slices, msd_sum
-
-from alearn.errors import ConfigError
 
 NO_COM = TransportOptions(remove_com_drift=False)
 

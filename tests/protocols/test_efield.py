@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from alearn.calculators import ElectricFieldCalculator
 from ase import Atoms
 from ase.build import bulk
 from ase.calculators.calculator import Calculator, InputError, all_changes
 from ase.calculators.emt import EMT
+
+from alearn.calculators import ElectricFieldCalculator
 
 
 def test_forces_shifted_by_charge_times_field():

@@ -6,8 +6,9 @@ import math
 
 import numpy as np
 import pytest
-from alearn.protocols import TransportOptions, self_diffusion
 from ase import Atoms
+
+from alearn.protocols import TransportOptions, self_diffusion
 
 kinisi_analyze = pytest.importorskip("kinisi.analyze")
 sc = pytest.importorskip("scipp")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from alearn.protocols import MDOptions, NPTOptions, load_trajectory, run_md
 from ase import Atoms
 from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.io import read
 
 from alearn.errors import ConfigError
+from alearn.protocols import MDOptions, NPTOptions, load_trajectory, run_md
 
 
 @pytest.fixture()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from ase import Atoms, units
+
 from alearn.protocols import (
     Estimate,
     FieldResponse,
@@ -19,7 +21,6 @@ from alearn.protocols.units import (
     CURRENT_DENSITY_TO_A_PER_M2,
     V_PER_A_TO_V_PER_M,
 )
-from ase import Atoms, units
 
 AMU = 1.0 / units.fs**2  # amu in eV fs²/Å²
 CHARGES = {"Li": 1.0, "F": -1.0}

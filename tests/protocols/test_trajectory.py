@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from alearn.protocols import MDTrajectory, analyze_transport, load_trajectory, unwrap_positions
 from ase import Atoms
 from ase.io import write
 
 from alearn.errors import ConfigError
+from alearn.protocols import MDTrajectory, analyze_transport, load_trajectory, unwrap_positions
 
 
 def _random_walk(rng: np.random.Generator, n_frames: int, n_atoms: int, step: float) -> np.ndarray:
