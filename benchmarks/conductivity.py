@@ -221,6 +221,55 @@ def _est(e) -> list[float]:
             float(f"{e.stderr:.3g}")]
 
 
+def run_equilibrium(args: argparse.Namespace, start: Atoms, calc: Calculator):
+    """40 ps (default) of NVT MD and its transport analysis; returns (result, ms per step)."""
+    emd = MDOptions(temperature_K=args.temperature, timestep_fs=1.0,
+                    n_steps=int(args.emd_ps * 1000), interval_steps=4, thermostat="bussi",
+                    thermostat_time_fs=500.0, seed=3)
+    t0 = time.perf_counter()
+    done = run_md(start, calc, args.workdir / "emd.traj", options=emd)
+    ms_per_step = (time.perf_counter() - t0) / max(1, done.final_step - done.start_step) * 1e3
+    result = analyze_transport(load_trajectory(args.workdir / "emd.traj"), CHARGES)
+    result.to_json(args.workdir / "emd_result.json")
+    return result, ms_per_step
+
+
+def run_field_driven(args: argparse.Namespace, start: Atoms, calc: Calculator):
+    """One field-driven run per field strength and the linear-response check."""
+    md = MDOptions(temperature_K=args.temperature, timestep_fs=1.0,
+                   n_steps=int(args.nemd_ps * 1000), interval_steps=20,
+                   thermostat="peculiar_bussi", thermostat_time_fs=100.0, seed=4)
+    nemd = nemd_conductivity(start, calc, CHARGES, args.workdir, field_strengths_V_A=args.fields,
+                             md_options=md, options=NEMDOptions(discard_fs=2000.0))
+    nemd.to_json(args.workdir / "nemd_result.json")
+    return nemd
+
+
+def summary(args, result, nemd, ms_per_step: float, t_analysis: float, wall: float) -> dict:
+    """The figures of the JSON line."""
+    return {
+        "system": "molten LiF, 64 ions, BMH+DSF test potential",
+        "temperature_K": args.temperature, "volume_A3": round(result.volume_A3, 2),
+        "emd_ps": args.emd_ps, "frame_interval_fs": result.frame_interval_fs,
+        "n_blocks": result.n_blocks,
+        "D_Li_cm2_s": _est(result.diffusion["Li"].D_cm2_s),
+        "D_F_cm2_s": _est(result.diffusion["F"].D_cm2_s),
+        "sigma_EH_S_m": _est(result.einstein_helfand.sigma_S_m),
+        "sigma_GK_S_m": _est(result.green_kubo.sigma_S_m),
+        "sigma_NE_S_m": _est(result.nernst_einstein_S_m),
+        "haven_ratio": _est(result.haven_ratio),
+        "nemd_fields_V_A": [r.field_strength_V_A for r in nemd.responses],
+        "sigma_NEMD_S_m": [_est(r.sigma_S_m) for r in nemd.responses],
+        "sigma_NEMD_small_field_S_m": _est(nemd.responses[0].sigma_S_m),
+        "nemd_T_peculiar_K": [round(r.temperature_K, 1) for r in nemd.responses],
+        "nemd_breakdown_field_V_A": nemd.breakdown_field_V_A,
+        "nemd_ps_per_field": args.nemd_ps,
+        "md_ms_per_step": round(ms_per_step, 3),
+        "analysis_s_per_1e5_frames_100_atoms": round(t_analysis, 2),
+        "wall_s": round(wall, 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workdir", type=Path, default=Path("bench_conductivity"))
@@ -234,57 +283,19 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     wall = time.perf_counter()
     calc = lif_test_potential()
-
     start = equilibrate(args.workdir, args.temperature, calc)
-    n_emd = int(args.emd_ps * 1000)
-    emd = MDOptions(temperature_K=args.temperature, timestep_fs=1.0, n_steps=n_emd,
-                    interval_steps=4, thermostat="bussi", thermostat_time_fs=500.0, seed=3)
-    t0 = time.perf_counter()
-    done = run_md(start, calc, args.workdir / "emd.traj", options=emd)
-    ms_per_step = (time.perf_counter() - t0) / max(1, done.final_step - done.start_step) * 1e3
-    result = analyze_transport(load_trajectory(args.workdir / "emd.traj"), CHARGES)
+    result, ms_per_step = run_equilibrium(args, start, calc)
     print(result)
-    result.to_json(args.workdir / "emd_result.json")
-
-    n_nemd = int(args.nemd_ps * 1000)
-    nemd_md = MDOptions(temperature_K=args.temperature, timestep_fs=1.0, n_steps=n_nemd,
-                        interval_steps=20, thermostat="peculiar_bussi", thermostat_time_fs=100.0,
-                        seed=4)
-    nemd = nemd_conductivity(start, calc, CHARGES, args.workdir, field_strengths_V_A=args.fields,
-                             md_options=nemd_md, options=NEMDOptions(discard_fs=2000.0))
+    nemd = run_field_driven(args, start, calc)
     print(nemd)
-    nemd.to_json(args.workdir / "nemd_result.json")
-
     plot_msd(result, args.figures / "conductivity_msd.png")
     plot_green_kubo(result.green_kubo, args.figures / "conductivity_green_kubo.png",
                     einstein_helfand=result.einstein_helfand.sigma_S_m)
     plot_nemd(nemd, args.figures / "conductivity_nemd.png",
               equilibrium=result.einstein_helfand.sigma_S_m)
     t_analysis = analysis_time_per_1e5_frames()
-
-    weakest = nemd.responses[0]
-    summary = {
-        "system": "molten LiF, 64 ions, BMH+DSF test potential",
-        "temperature_K": args.temperature, "volume_A3": round(result.volume_A3, 2),
-        "emd_ps": args.emd_ps, "frame_interval_fs": result.frame_interval_fs,
-        "n_blocks": result.n_blocks,
-        "D_Li_cm2_s": _est(result.diffusion["Li"].D_cm2_s),
-        "D_F_cm2_s": _est(result.diffusion["F"].D_cm2_s),
-        "sigma_EH_S_m": _est(result.einstein_helfand.sigma_S_m),
-        "sigma_GK_S_m": _est(result.green_kubo.sigma_S_m),
-        "sigma_NE_S_m": _est(result.nernst_einstein_S_m),
-        "haven_ratio": _est(result.haven_ratio),
-        "nemd_fields_V_A": [r.field_strength_V_A for r in nemd.responses],
-        "sigma_NEMD_S_m": [_est(r.sigma_S_m) for r in nemd.responses],
-        "sigma_NEMD_small_field_S_m": _est(weakest.sigma_S_m),
-        "nemd_T_peculiar_K": [round(r.temperature_K, 1) for r in nemd.responses],
-        "nemd_breakdown_field_V_A": nemd.breakdown_field_V_A,
-        "nemd_ps_per_field": args.nemd_ps,
-        "md_ms_per_step": round(ms_per_step, 3),
-        "analysis_s_per_1e5_frames_100_atoms": round(t_analysis, 2),
-        "wall_s": round(time.perf_counter() - wall, 1),
-    }
-    print(json.dumps(summary))
+    print(json.dumps(summary(args, result, nemd, ms_per_step, t_analysis,
+                             time.perf_counter() - wall)))
 
 
 if __name__ == "__main__":

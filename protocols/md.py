@@ -174,7 +174,9 @@ def run_md(
     calculator
         Any ASE calculator (committee, Δ-ML sum, field wrapper, ...).
     path
-        Trajectory file. If it holds frames, the run resumes from the last one.
+        Trajectory file (``*.traj``). If it holds frames, the run resumes from the
+        last one. ASE's trajectory format updates its frame count only after a
+        frame is complete, so a run killed mid-write leaves a readable file.
     options
         Run settings; must match those recorded in an existing file.
     extra_info
@@ -185,6 +187,8 @@ def run_md(
     MDRun
     """
     path = Path(path)
+    if path.suffix != ".traj":
+        raise ConfigError(f"run_md writes an ASE trajectory; name the file *.traj, not {path}")
     last = _last_frame(path)
     work = atoms.copy()
     work.calc = calculator

@@ -91,3 +91,9 @@ def test_options_are_validated():
         MDOptions(temperature_K=300.0, timestep_fs=1.0, n_steps=15, interval_steps=10)
     with pytest.raises(ConfigError, match="thermostat"):
         MDOptions(temperature_K=300.0, timestep_fs=1.0, n_steps=10, thermostat="berendsen")
+
+
+def test_output_must_be_an_ase_trajectory(copper, tmp_path):
+    opts = MDOptions(temperature_K=300.0, timestep_fs=1.0, n_steps=2, interval_steps=1)
+    with pytest.raises(ConfigError, match=r"\*\.traj"):
+        run_md(copper, EMT(), tmp_path / "md.xyz", options=opts)
