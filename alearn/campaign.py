@@ -285,10 +285,11 @@ class Campaign:
             jobs = [job.__class__(**{**job.__dict__, "valid_file": None}) for job in jobs]
         has_stress = all(a.pbc.all() for a in self.starts.values())
         todo = [j for j in jobs if not j.model_path.is_file()]
+        threads = self.cfg.committee.threads_per_member
         times = self.workers.map(
             lambda job: train_member(self.cfg.committee, job, atomic_numbers=self.atomic_numbers,
-                                     has_stress=has_stress, threads=self.workers.threads),
-            todo, desc="training")
+                                     has_stress=has_stress, threads=threads),
+            todo, desc="training", concurrency=max(1, self.workers.threads // threads))
         if self.workers.is_writer:
             metrics = report.validation_metrics(models, valid, self.stages.iter_dir(it) / "report")
             self.stages.mark(it, "train", {"wall_s": time.perf_counter() - t0,
@@ -384,8 +385,9 @@ class Campaign:
                                                                      ucfg) for f in frames]
             n = len(zones)
             counts = {z.name.lower(): sum(1 for x in zones if x is z) for z in Zone}
-            stops = [read_json(self.stages.iter_dir(it) / "explore" / f"{s.system}_w{s.walker}.json")
-                     ["stop_reason"] for s in self.walker_specs(it) if s.system == system.name]
+            out = self.stages.iter_dir(it) / "explore"
+            stops = [read_json(out / f"{s.system}_w{s.walker}.json")["stop_reason"]
+                     for s in self.walker_specs(it) if s.system == system.name]
             summary[system.name] = {"n_frames": n, **counts,
                                     "accurate_ratio": counts["trusted"] / n if n else 0.0,
                                     "stopped_walkers": [s for s in stops if s]}

@@ -222,6 +222,9 @@ class CommitteeConfig(_Strict):
     subsampling: Literal["bootstrap", "kfold", "none"] = "bootstrap"
     warm_start: bool = True
     device: Literal["cpu", "cuda"] = "cpu"
+    threads_per_member: int = Field(
+        1, ge=1, description="torch threads of one member's training; members train "
+        "concurrently to fill the cores. Fixed, so results do not depend on the rank count")
     model: ModelConfig = ModelConfig()
     training: TrainingConfig = TrainingConfig()
 
@@ -311,7 +314,8 @@ def config_from_dict(data: dict[str, Any], *, source: str = "<dict>", base_dir: 
                      ) -> CampaignConfig:
     """Validate a plain mapping into a :class:`CampaignConfig` (errors name ``source``)."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: the top level must be a mapping of keys, got {type(data).__name__}")
+        raise ConfigError(f"{source}: the top level must be a mapping of keys, "
+                          f"got {type(data).__name__}")
     if base_dir is not None:
         data = {**data, "base_dir": base_dir}
     try:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from ase import Atoms, units
 from ase.calculators.calculator import Calculator
+from ase.constraints import FixCom
 from ase.md.langevin import Langevin
 from ase.md.langevinbaoab import LangevinBAOAB
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
@@ -62,14 +63,17 @@ def make_dynamics(atoms: Atoms, spec: WalkerSpec, rng: np.random.Generator):
                              externalstress=-md.pressure_bar * units.bar, hydrostatic=True,
                              T_tau=1.0 / md.friction_per_fs * units.fs,
                              P_tau=md.barostat_tau_fs * units.fs, rng=rng)
+    # Centre of mass fixed by a FixCom constraint (set by run_walker): ASE's
+    # fixcm=True flag does not sample the NVT distribution exactly.
     return Langevin(atoms, dt, temperature_K=spec.temperature_K,
-                    friction=md.friction_per_fs / units.fs, fixcm=True, rng=rng)
+                    friction=md.friction_per_fs / units.fs, fixcm=False, rng=rng)
 
 
 def _snapshot(atoms: Atoms, calc: Calculator, spec: WalkerSpec, step: int,
               ucfg: UncertaintyConfig) -> Atoms:
     frame = atoms.copy()
     frame.calc = None
+    frame.set_constraint()
     unc = from_results(calc.results, len(atoms), relative_eps=ucfg.relative_eps_eV_A)
     frame.info.update(unc.as_info(), system=spec.system, walker=spec.walker, md_step=step,
                       iteration=spec.iteration, temperature_K=spec.temperature_K,
@@ -87,6 +91,8 @@ def run_walker(start: Atoms, calc: Calculator, spec: WalkerSpec,
     atoms.calc = calc
     MaxwellBoltzmannDistribution(atoms, temperature_K=spec.temperature_K, rng=rng)
     Stationary(atoms)
+    if spec.md.ensemble == "nvt":
+        atoms.set_constraint(FixCom())
     dyn = make_dynamics(atoms, spec, rng)
 
     def observe() -> None:

@@ -122,7 +122,9 @@ def label_pending(ds: Dataset, *, oracle: Oracle, oracle_cfg: OracleConfig, orac
                 write_json_atomic(journal_path(journal, row_id), outcome.to_json())
             progress.update()
 
-        workers.map(compute, todo, desc="labels", group_size=group)
+        # Worker processes run one thread per rank: fill this rank's cores with them.
+        concurrency = 1 if in_process else max(1, workers.threads // oracle_cfg.ranks_per_label)
+        workers.map(compute, todo, desc="labels", group_size=group, concurrency=concurrency)
         progress.close()
     if workers.is_writer:
         settings = oracle.settings()

@@ -17,6 +17,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from alearn.errors import AlearnError
@@ -37,6 +38,14 @@ def _mpi_world():
     return MPI.COMM_WORLD if MPI.COMM_WORLD.Get_size() > 1 else None
 
 
+def _cores() -> int:
+    """Cores this process may use (the affinity mask, e.g. a Slurm allocation)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
 class Workers:
     """The ranks of a campaign.
 
@@ -52,7 +61,7 @@ class Workers:
         self.comm = comm
         self.rank = comm.Get_rank() if comm is not None else 0
         self.size = comm.Get_size() if comm is not None else 1
-        self.threads = threads or max(1, (os.cpu_count() or 1) // self.size)
+        self.threads = threads or max(1, _cores() // self.size)
 
     @classmethod
     def from_environment(cls, cfg=None) -> Workers:
@@ -83,29 +92,25 @@ class Workers:
         return self.comm.bcast(obj, root=0)
 
     def map(self, fn: Callable[[T], R], items: Sequence[T], *, desc: str = "",
-            group_size: int = 1) -> list[R]:
+            group_size: int = 1, concurrency: int = 1) -> list[R]:
         """``[fn(x) for x in items]``, items dealt round-robin over groups of ranks.
 
         With ``group_size`` k, ranks form ``size // k`` groups; every rank of a
         group calls ``fn`` on the group's items (so a group can run one
-        parallel calculation), and the group leader's results are kept. All
-        ranks return the full list in item order. An exception on any rank is
-        raised on every rank.
+        parallel calculation), and the group leader's results are kept. With
+        ``concurrency`` c > 1 each rank runs up to c of its items at once in
+        threads (for ``fn`` that waits on a subprocess). All ranks return the
+        full list in item order. An exception on any rank is raised on every rank.
         """
-        if self.comm is None:
-            return [fn(x) for x in items]
         n_groups = max(1, self.size // group_size)
         group = self.rank // group_size
         mine = [i for i in range(len(items)) if group < n_groups and i % n_groups == group]
-        local: list[tuple[int, bool, Any]] = []
-        error: BaseException | None = None
-        for i in mine:
-            try:
-                local.append((i, True, fn(items[i])))
-            except Exception as err:  # noqa: BLE001 - re-raised on every rank below
-                error = err
-                local.append((i, False, f"rank {self.rank}: {type(err).__name__}: {err}"))
-                break
+        if self.comm is None:
+            return [r for _, _, r in self._run_local(fn, items, mine, concurrency, reraise=True)]
+        local = self._run_local(fn, items, mine, concurrency, reraise=False)
+        error = next((r for _, ok, r in local if not ok), None)
+        local = [(i, ok, r if ok else f"rank {self.rank}: {type(r).__name__}: {r}")
+                 for i, ok, r in local]
         leader = self.rank % group_size == 0
         gathered = self.allgather(local if leader or error else [])
         failures = [msg for part in gathered for _, ok, msg in part if not ok]
@@ -116,3 +121,25 @@ class Workers:
         results: dict[int, Any] = {i: r for part in gathered for i, _, r in part}
         log.debug("%s: rank %d did %d of %d items", desc, self.rank, len(mine), len(items))
         return [results[i] for i in range(len(items))]
+
+    @staticmethod
+    def _run_local(fn: Callable[[T], R], items: Sequence[T], mine: list[int], concurrency: int,
+                   *, reraise: bool) -> list[tuple[int, bool, Any]]:
+        """Run this rank's items; (index, ok, result-or-exception) in item order."""
+        def one(i: int) -> tuple[int, bool, Any]:
+            try:
+                return i, True, fn(items[i])
+            except Exception as err:  # noqa: BLE001 - passed on to every rank by map()
+                if reraise:
+                    raise
+                return i, False, err
+
+        if concurrency <= 1 or len(mine) <= 1:
+            out = []
+            for i in mine:
+                out.append(one(i))
+                if not out[-1][1]:
+                    break
+            return out
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            return list(pool.map(one, mine))

@@ -29,6 +29,7 @@ from ase.io import write
 
 from alearn.config import CommitteeConfig
 from alearn.errors import AlearnError
+from alearn.label_worker import worker_env
 from alearn.seeding import derive_seed
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,7 @@ def mace_arguments(cfg: CommitteeConfig, job: MemberJob, *, atomic_numbers: Sequ
 
 
 def train_member(cfg: CommitteeConfig, job: MemberJob, *, atomic_numbers: Sequence[int],
-                 has_stress: bool, threads: int | None = None) -> float:
+                 has_stress: bool, threads: int = 1) -> float:
     """Train one member with mace-torch; place the model atomically.
 
     Returns
@@ -164,9 +165,11 @@ def train_member(cfg: CommitteeConfig, job: MemberJob, *, atomic_numbers: Sequen
     scratch.mkdir(parents=True)
     argv = mace_arguments(cfg, job, atomic_numbers=atomic_numbers,
                           has_stress=has_stress, scratch=scratch)
-    env = dict(os.environ)
-    if threads is not None:
-        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    # No inherited MPI launcher variables (the campaign may run under mpirun), and a
+    # fixed thread count: results then do not depend on how many ranks there are.
+    env = worker_env(parallel=False)
+    env.update({name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                                  "OPENBLAS_NUM_THREADS")})
     start = time.perf_counter()
     with open(scratch / "mace_train.log", "w") as out:
         proc = subprocess.run([sys.executable, "-m", "mace.cli.run_train", *argv],

@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 from ase.io import read
-from conftest import alearn_cli
 
 from alearn.dataset import Dataset
+from conftest import alearn_cli
 
 
 def test_campaign_grows_a_dataset_with_provenance(finished_campaign):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import yaml
 from ase import Atoms
-from conftest import TINY, deep_update, write_campaign
 
 from alearn import Campaign, ConfigError, load_config
 from alearn.config import config_from_dict
+from conftest import TINY, deep_update, write_campaign
 
 
 def test_valid_config_loads(tmp_path):
@@ -89,8 +89,8 @@ def test_element_the_oracle_cannot_do(tmp_path):
 
 def test_npt_needs_a_periodic_cell(tmp_path):
     atoms = Atoms("Cu2", positions=[[0, 0, 0], [2.5, 0, 0]])
-    _rejected(tmp_path, {"systems": [{**TINY["systems"][0], "structure": "bad.xyz",
-                                      "md": {"ensemble": "npt"}}]}, "npt needs a 3D-periodic", atoms)
+    system = {**TINY["systems"][0], "structure": "bad.xyz", "md": {"ensemble": "npt"}}
+    _rejected(tmp_path, {"systems": [system]}, "npt needs a 3D-periodic", atoms)
 
 
 def test_initial_file_without_labels(tmp_path):

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 from ase.build import bulk
-from conftest import REPO, alearn_cli, write_campaign
 
 from alearn import load_committee
 from alearn.dataset import Dataset
+from conftest import REPO, alearn_cli, write_campaign
 
 SLOW_ORACLE = {"oracle": {"kind": "calculator", "isolation": "inline",
                           "calculator": {"import_path": "slow_calculators:SlowEMT",

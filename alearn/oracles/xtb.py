@@ -43,7 +43,8 @@ def check_xtb(atoms: Atoms, where: str, settings: XTBSettings) -> None:
         )
     if atoms.pbc.any() and not atoms.pbc.all():
         raise ConfigError(
-            f"{where}: tblite supports molecules or 3D-periodic cells, not pbc={atoms.pbc.tolist()}."
+            f"{where}: tblite supports molecules or 3D-periodic cells, "
+            f"not pbc={atoms.pbc.tolist()}."
         )
 
 
