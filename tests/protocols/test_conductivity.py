@@ -6,6 +6,8 @@ import json
 import math
 
 import pytest
+from transport_synthetic import Brownian
+from transport_synthetic import brownian_salt as salt
 
 from alearn.errors import ConfigError
 from alearn.protocols import (
@@ -17,6 +19,11 @@ from alearn.protocols import (
     green_kubo,
 )
 from alearn.protocols.units import conductivity_s_per_m
+
+
+@pytest.fixture(scope="module")
+def brownian_salt() -> Brownian:
+    return salt()
 
 
 def _within(a, b, k=2.0):

@@ -6,6 +6,8 @@ import logging
 
 import numpy as np
 import pytest
+from transport_synthetic import Brownian, langevin_particles
+from transport_synthetic import brownian_salt as salt
 
 from alearn.errors import ConfigError
 from alearn.protocols import (
@@ -16,6 +18,12 @@ from alearn.protocols import (
     self_diffusion,
 )
 from alearn.protocols.correlations import autocorrelation_sum, block_slices, msd_sum
+
+
+@pytest.fixture(scope="module")
+def brownian_salt() -> Brownian:
+    return salt()
+
 
 NO_COM = TransportOptions(remove_com_drift=False)
 
@@ -45,11 +53,11 @@ def test_brownian_D_recovered_within_stated_uncertainty(brownian_salt):
     assert d.D_m2_s.value == pytest.approx(1e-5 * d.D_A2_fs.value)
 
 
-def test_block_error_bars_are_calibrated(make_brownian):
+def test_block_error_bars_are_calibrated():
     """Over independent runs the z-scores follow Student's t with n_blocks - 1 dof."""
     z = []
     for seed in range(1000, 1060):
-        b = make_brownian(n_cation=16, n_anion=0, n_frames=3000, seed=seed)
+        b = langevin_particles(n_cation=16, n_anion=0, n_frames=3000, seed=seed)
         d = self_diffusion(b.traj, options=NO_COM)["Li"].D_A2_fs
         z.append((d.value - b.D_A2_fs) / d.stderr)
     median_abs = float(np.median(np.abs(z)))

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 from ase import Atoms
+from transport_synthetic import langevin_particles
 
 from alearn.protocols import TransportOptions, self_diffusion
 
@@ -14,9 +15,9 @@ kinisi_analyze = pytest.importorskip("kinisi.analyze")
 sc = pytest.importorskip("scipp")
 
 
-def test_self_diffusion_agrees_with_kinisi(make_brownian):
+def test_self_diffusion_agrees_with_kinisi():
     box = 12.0
-    b = make_brownian(n_cation=32, n_anion=0, n_frames=4000, seed=3, box_A=box)
+    b = langevin_particles(n_cation=32, n_anion=0, n_frames=4000, seed=3, box_A=box)
     ours = self_diffusion(b.traj, options=TransportOptions(remove_com_drift=False))["Li"]
 
     # kinisi reads wrapped ASE frames and unwraps them itself

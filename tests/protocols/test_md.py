@@ -8,9 +8,15 @@ from ase import Atoms
 from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.io import read
+from transport_synthetic import FreeParticles
 
 from alearn.errors import ConfigError
 from alearn.protocols import MDOptions, NPTOptions, load_trajectory, run_md
+
+
+@pytest.fixture()
+def free_calc() -> FreeParticles:
+    return FreeParticles()
 
 
 @pytest.fixture()

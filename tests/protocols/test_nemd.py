@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from ase import Atoms, units
+from transport_synthetic import FreeParticles
 
 from alearn.protocols import (
     Estimate,
@@ -21,6 +22,12 @@ from alearn.protocols.units import (
     CURRENT_DENSITY_TO_A_PER_M2,
     V_PER_A_TO_V_PER_M,
 )
+
+
+@pytest.fixture()
+def free_calc() -> FreeParticles:
+    return FreeParticles()
+
 
 AMU = 1.0 / units.fs**2  # amu in eV fs²/Å²
 CHARGES = {"Li": 1.0, "F": -1.0}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from transport_synthetic import Brownian
+from transport_synthetic import brownian_salt as salt
 
 from alearn.protocols import (
     Estimate,
@@ -17,6 +19,12 @@ from alearn.protocols import (
     plot_msd,
     plot_nemd,
 )
+
+
+@pytest.fixture(scope="module")
+def brownian_salt() -> Brownian:
+    return salt()
+
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

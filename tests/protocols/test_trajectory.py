@@ -6,9 +6,16 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.io import write
+from transport_synthetic import Brownian
+from transport_synthetic import brownian_salt as salt
 
 from alearn.errors import ConfigError
 from alearn.protocols import MDTrajectory, analyze_transport, load_trajectory, unwrap_positions
+
+
+@pytest.fixture(scope="module")
+def brownian_salt() -> Brownian:
+    return salt()
 
 
 def _random_walk(rng: np.random.Generator, n_frames: int, n_atoms: int, step: float) -> np.ndarray:

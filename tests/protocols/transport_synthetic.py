@@ -1,11 +1,15 @@
-"""Synthetic trajectories with known transport coefficients for the protocol tests."""
+"""Synthetic trajectories with known transport coefficients for the protocol tests.
+
+A plain module (not a conftest, so it cannot shadow another ``conftest`` module
+that other tests import by name); test files import it directly.
+"""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
-import pytest
 from ase import units
 from ase.calculators.calculator import Calculator, all_changes
 from scipy.signal import lfilter
@@ -61,16 +65,10 @@ def langevin_particles(*, n_cation: int, n_anion: int, n_frames: int, seed: int,
     return Brownian(traj, d, sigma_ne)
 
 
-@pytest.fixture(scope="session")
+@functools.lru_cache(maxsize=1)
 def brownian_salt() -> Brownian:
-    """64 independent ±1 e particles, 20 000 frames every 5 fs (100 ps)."""
+    """64 independent ±1 e particles, 20 000 frames every 5 fs (100 ps); built once."""
     return langevin_particles(n_cation=32, n_anion=32, n_frames=20000, seed=1)
-
-
-@pytest.fixture()
-def make_brownian():
-    """Factory for other synthetic systems."""
-    return langevin_particles
 
 
 class FreeParticles(Calculator):
@@ -81,9 +79,3 @@ class FreeParticles(Calculator):
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
         self.results = {"energy": 0.0, "forces": np.zeros((len(self.atoms), 3))}
-
-
-@pytest.fixture()
-def free_calc() -> FreeParticles:
-    """A calculator for non-interacting particles."""
-    return FreeParticles()
