@@ -121,7 +121,7 @@ class Campaign:
         if not path.is_file():
             raise ConfigError(f"initial_data.file ({path}): file not found")
         try:
-            frames = read(str(path), index=":")
+            frames = read(str(path), index=":", parallel=False)
         except Exception as err:  # noqa: BLE001
             raise ConfigError(f"initial_data.file ({path}): ASE cannot read it: {err}") from None
         for i, atoms in enumerate(frames):
@@ -373,7 +373,8 @@ class Campaign:
         frames = []
         for spec in self.walker_specs(it):
             if system is None or spec.system == system:
-                frames += read(str(out / f"{spec.system}_w{spec.walker}.xyz"), index=":")
+                frames += read(str(out / f"{spec.system}_w{spec.walker}.xyz"), index=":",
+                               parallel=False)
         return frames
 
     def _explore_summary(self, it: int) -> dict[str, dict]:

@@ -68,7 +68,9 @@ class Dataset:
 
     def __init__(self, path: str | Path) -> None:
         self.path = path
-        self.db = ase.db.connect(str(path))
+        # serial=True: every rank reads for itself (ASE would otherwise broadcast
+        # from rank 0, a collective call that deadlocks when one rank reads alone).
+        self.db = ase.db.connect(str(path), serial=True)
 
     # ------------------------------------------------------------------ writing
     def add(self, candidates: Sequence[Candidate]) -> list[int]:
@@ -144,7 +146,7 @@ class Dataset:
     def export(self, path: str | Path, *, split: str | None = None) -> int:
         """Write labeled frames to extxyz readable by ``mace_run_train``; returns the count."""
         frames = self.labeled_atoms(split)
-        write(str(path), frames, format="extxyz")
+        write(str(path), frames, format="extxyz", parallel=False)
         return len(frames)
 
 

@@ -22,11 +22,15 @@ from ase.constraints import FixCom
 from ase.md.langevin import Langevin
 from ase.md.langevinbaoab import LangevinBAOAB
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from ase.parallel import DummyMPI
 
 from alearn.config import MDConfig, UncertaintyConfig
 from alearn.uncertainty import Zone, broken_structure, from_results, zone
 
 log = logging.getLogger(__name__)
+# Walkers are independent: under mpirun ASE would otherwise broadcast random numbers
+# from rank 0 over ase.parallel.world, pairing up the walkers of different ranks.
+SERIAL = DummyMPI()
 
 
 @dataclass(frozen=True)
@@ -62,11 +66,11 @@ def make_dynamics(atoms: Atoms, spec: WalkerSpec, rng: np.random.Generator):
         return LangevinBAOAB(atoms, dt, temperature_K=spec.temperature_K,
                              externalstress=-md.pressure_bar * units.bar, hydrostatic=True,
                              T_tau=1.0 / md.friction_per_fs * units.fs,
-                             P_tau=md.barostat_tau_fs * units.fs, rng=rng)
+                             P_tau=md.barostat_tau_fs * units.fs, rng=rng, comm=SERIAL)
     # Centre of mass fixed by a FixCom constraint (set by run_walker): ASE's
     # fixcm=True flag does not sample the NVT distribution exactly.
     return Langevin(atoms, dt, temperature_K=spec.temperature_K,
-                    friction=md.friction_per_fs / units.fs, fixcm=False, rng=rng)
+                    friction=md.friction_per_fs / units.fs, fixcm=False, rng=rng, comm=SERIAL)
 
 
 def _snapshot(atoms: Atoms, calc: Calculator, spec: WalkerSpec, step: int,
@@ -89,7 +93,7 @@ def run_walker(start: Atoms, calc: Calculator, spec: WalkerSpec,
     rng = np.random.default_rng(spec.seed)
     atoms = start.copy()
     atoms.calc = calc
-    MaxwellBoltzmannDistribution(atoms, temperature_K=spec.temperature_K, rng=rng)
+    MaxwellBoltzmannDistribution(atoms, temperature_K=spec.temperature_K, rng=rng, comm=SERIAL)
     Stationary(atoms)
     if spec.md.ensemble == "nvt":
         atoms.set_constraint(FixCom())

@@ -25,7 +25,7 @@ def read_start(cfg: CampaignConfig, system: SystemConfig) -> Atoms:
     if not path.is_file():
         raise ConfigError(f"{where}: file not found; paths are relative to the YAML file")
     try:
-        atoms = read(str(path), index=system.index)
+        atoms = read(str(path), index=system.index, parallel=False)
     except Exception as err:  # noqa: BLE001 - any reader error is a user-facing input error
         raise ConfigError(f"{where}: ASE cannot read frame {system.index}: {err}") from None
     if system.pbc is not None:

@@ -189,7 +189,7 @@ def train_member(cfg: CommitteeConfig, job: MemberJob, *, atomic_numbers: Sequen
 def write_extxyz(frames: Sequence[Atoms], path: Path) -> None:
     """Write frames to extxyz atomically (temp file + rename)."""
     tmp = path.with_name(path.name + ".tmp")
-    write(tmp, list(frames), format="extxyz")
+    write(tmp, list(frames), format="extxyz", parallel=False)
     os.replace(tmp, path)
 
 
