@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alearn.config import CampaignConfig, load_config
+from alearn.config import CampaignConfig, config_from_dict, load_config
 from alearn.errors import AlearnError, CampaignStopped, ConfigError, LabelFailed
 
 __all__ = ["AlearnError", "Campaign", "CampaignConfig", "CampaignStopped", "ConfigError",
@@ -33,15 +33,21 @@ def load_committee(workdir: str | Path, *, device: str = "cpu"):
 
     Returns
     -------
-    :class:`alearn.calculators.CommitteeCalculator`.
+    :class:`alearn.calculators.CommitteeCalculator`, or a
+    :class:`alearn.calculators.DeltaCalculator` (baseline + committee) when the
+    campaign learned a Δ over a baseline.
     """
-    from alearn.calculators.committee import CommitteeCalculator
+    import yaml
+
+    from alearn.campaign import committee_calculator
     from alearn.state import Stages
 
-    stages = Stages(Path(workdir))
+    workdir = Path(workdir)
+    stages = Stages(workdir)
     trained = [it for it in stages.iterations() if stages.done(it, "train")]
     if not trained:
         raise FileNotFoundError(f"{workdir}: no trained committee yet (run 'alearn run' first)")
-    models = sorted((stages.iter_dir(trained[-1]) / "committee").glob("member_*.model"),
-                    key=lambda p: int(p.stem.split("_")[1]))
-    return CommitteeCalculator(models, device=device)
+    data = yaml.safe_load((workdir / "config.yaml").read_text())
+    cfg = config_from_dict(data, source=str(workdir / "config.yaml"))
+    cfg = cfg.model_copy(update={"committee": cfg.committee.model_copy(update={"device": device})})
+    return committee_calculator(stages.iter_dir(trained[-1]) / "committee", cfg)

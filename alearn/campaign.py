@@ -20,6 +20,8 @@ marked done and redoes only the interrupted stage.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +73,20 @@ def assign_splits(n: int, fraction: float, rng: np.random.Generator, *, at_least
     return ["valid" if i in valid else "train" for i in range(n)]
 
 
+def committee_calculator(folder: Path, cfg: CampaignConfig):
+    """The committee in ``folder``, wrapped with the baseline when ``cfg`` has one."""
+    from alearn.calculators.committee import CommitteeCalculator
+
+    models = [folder / f"member_{k}.model" for k in range(cfg.committee.size)]
+    committee = CommitteeCalculator(models, device=cfg.committee.device)
+    if cfg.baseline is None:
+        return committee
+    from alearn.baselines import make_baseline
+    from alearn.calculators.delta import DeltaCalculator
+
+    return DeltaCalculator(make_baseline(cfg.baseline), committee)
+
+
 class Campaign:
     """An active-learning campaign in a work directory.
 
@@ -102,6 +118,11 @@ class Campaign:
         for system in self.cfg.systems:
             atoms = read_start(self.cfg, system)
             self.oracle.check(atoms, f"systems[{system.name}]")
+            if self.cfg.baseline is not None:
+                from alearn.baselines import check_baseline, oracle_charge
+
+                check_baseline(self.cfg.baseline, atoms, f"systems[{system.name}]",
+                               target_charge=oracle_charge(self.cfg.oracle))
             if system.md.ensemble == "npt" and not atoms.pbc.all():
                 raise ConfigError(f"systems[{system.name}].md.ensemble: npt needs a 3D-periodic "
                                   "structure; use nvt")
@@ -143,12 +164,13 @@ class Campaign:
                     f"{'/'.join(FROZEN_SECTIONS)} settings (see {self.workdir / 'config.yaml'}); "
                     "resume with the same settings, or start a new --workdir")
             log.info("resuming campaign in %s", self.workdir)
-            return
-        if self.workers.is_writer:
+        elif self.workers.is_writer:
             self.workdir.mkdir(parents=True, exist_ok=True)
-            (self.workdir / "config.yaml").write_text(
-                yaml.safe_dump(self.cfg.model_dump(mode="json"), sort_keys=False))
             write_json_atomic(state_file, {"frozen_digest": digest, "status": "running"})
+        if self.workers.is_writer:  # the settings in force (stop, baseline, ... may change)
+            tmp = self.workdir / ".config.yaml.tmp"
+            tmp.write_text(yaml.safe_dump(self.cfg.model_dump(mode="json"), sort_keys=False))
+            os.replace(tmp, self.workdir / "config.yaml")
         self.workers.barrier()
 
     # ------------------------------------------------------------------ the loop
@@ -259,16 +281,32 @@ class Campaign:
                 f"oracle settings (e.g. SCF mixing, smearing, timeout_s) or raise the limit; "
                 f"then rerun 'alearn run' to resume.")
 
+    def _target(self) -> str:
+        """What the committee learns: ``direct`` or ``delta:<baseline hash>``."""
+        if self.cfg.baseline is None:
+            return "direct"
+        from alearn.baselines import baseline_hash
+
+        return f"delta:{baseline_hash(self.cfg.baseline)}"
+
     def _train(self, it: int) -> list[Path]:
         done = self.stages.done(it, "train")
         out = self.stages.iter_dir(it) / "committee"
         models = [out / f"member_{k}.model" for k in range(self.cfg.committee.size)]
-        if done:
+        if done and done.get("target", "direct") == self._target():
             return models
+        if done:  # trained for another target (direct <-> Δ switched): train again
+            log.info("iteration %d: committee was trained for %s; retraining for %s", it,
+                     done.get("target"), self._target())
+            if self.workers.is_writer:
+                shutil.rmtree(out)
+                (self.stages.iter_dir(it) / "train.done.json").unlink()
+            self.workers.barrier()
         t0 = time.perf_counter()
         out.mkdir(parents=True, exist_ok=True)
-        train = self.ds.labeled_atoms("train")
-        valid = self.ds.labeled_atoms("valid")
+        self._ensure_baseline()
+        train = self._training_frames("train")
+        valid = self._training_frames("valid")
         if len(train) < 2:
             raise CampaignStopped(f"only {len(train)} labeled training frames; the committee "
                                   "needs at least 2. Check the failed labels ('alearn status').")
@@ -286,15 +324,18 @@ class Campaign:
         has_stress = all(a.pbc.all() for a in self.starts.values())
         todo = [j for j in jobs if not j.model_path.is_file()]
         threads = self.cfg.committee.threads_per_member
+        target = "REF" if self.cfg.baseline is None else "DELTA"
         times = self.workers.map(
             lambda job: train_member(self.cfg.committee, job, atomic_numbers=self.atomic_numbers,
-                                     has_stress=has_stress, threads=threads),
+                                     has_stress=has_stress, threads=threads, target=target),
             todo, desc="training", concurrency=max(1, self.workers.threads // threads))
         if self.workers.is_writer:
-            metrics = report.validation_metrics(models, valid, self.stages.iter_dir(it) / "report")
+            metrics = report.validation_metrics(self.calculator(it), valid,
+                                                self.stages.iter_dir(it) / "report")
             self.stages.mark(it, "train", {"wall_s": time.perf_counter() - t0,
                                            "n_train": len(train), "n_valid": len(valid),
                                            "member_wall_s": times, "warm_start": bool(previous),
+                                           "target": self._target(),
                                            **metrics})
         self.workers.barrier()
         return models
@@ -306,13 +347,41 @@ class Campaign:
         paths = [prev / f"member_{k}.model" for k in range(self.cfg.committee.size)]
         return paths if all(p.is_file() for p in paths) else None
 
-    def committee(self, it: int):
-        from alearn.calculators.committee import CommitteeCalculator
+    def calculator(self, it: int):
+        """The committee of iteration ``it`` (on top of the baseline, for Δ-ML)."""
+        return committee_calculator(self.stages.iter_dir(it) / "committee", self.cfg)
 
-        out = self.stages.iter_dir(it) / "committee"
-        return CommitteeCalculator([out / f"member_{k}.model"
-                                    for k in range(self.cfg.committee.size)],
-                                   device=self.cfg.committee.device)
+    def _training_frames(self, split: str) -> list[Atoms]:
+        """Labeled frames of ``split``; for Δ-ML only those with the current baseline."""
+        frames = self.ds.labeled_atoms(split)
+        if self.cfg.baseline is None:
+            return frames
+        from alearn.baselines import baseline_hash
+
+        wanted = baseline_hash(self.cfg.baseline)
+        return [a for a in frames if a.info.get("baseline_hash") == wanted]
+
+    def _ensure_baseline(self) -> None:
+        """Compute the Δ-ML baseline where a labeled row lacks it (never the target)."""
+        if self.cfg.baseline is None or not self.workers.is_writer:
+            self.workers.barrier()
+            return
+        from alearn.baselines import baseline_hash, compute_baseline, make_baseline
+        from alearn.errors import LabelFailed
+
+        wanted = baseline_hash(self.cfg.baseline)
+        rows = [r for r in self.ds.rows(status="labeled")
+                if r.data.get("baseline", {}).get("hash") != wanted]
+        calc = make_baseline(self.cfg.baseline) if rows else None
+        for row in rows:
+            try:
+                base = compute_baseline(self.cfg.baseline, row.toatoms(), calc=calc)
+                self.ds.record_baseline(row.id, baseline_hash=wanted, energy=base.energy,
+                                        forces=base.forces, stress=base.stress)
+            except LabelFailed as err:
+                log.warning("baseline failed on row %d: %s (frame left out)", row.id, err)
+                self.ds.record_baseline(row.id, baseline_hash=wanted, failed=str(err))
+        self.workers.barrier()
 
     def walker_specs(self, it: int) -> list[WalkerSpec]:
         n_iter = self.cfg.stop.max_iterations
@@ -354,7 +423,7 @@ class Campaign:
 
         def factory():
             if "calc" not in cache:
-                cache["calc"] = self.committee(it)
+                cache["calc"] = self.calculator(it)
             return cache["calc"]
 
         return factory
@@ -406,7 +475,7 @@ class Campaign:
         self.workers.barrier()
 
     def _choose_candidates(self, it: int) -> list[Candidate]:
-        ucfg, calc = self.cfg.uncertainty, self.committee(it)
+        ucfg, calc = self.cfg.uncertainty, self.calculator(it)
         rng = np.random.default_rng(derive_seed(self.cfg.seed, "select", it))
         budget = self._budget_left()
         chosen: list[Candidate] = []
@@ -418,7 +487,7 @@ class Campaign:
                 continue
             scores = np.array([f.info[f"unc_{ucfg.metric}"] for f in frames])
             feats = np.array([calc.descriptors(f) for f in frames])
-            existing = np.array([calc.descriptors(a) for a in self.ds.labeled_atoms("train")
+            existing = np.array([calc.descriptors(a) for a in self._training_frames("train")
                                  if a.info.get("system") == system.name])
             picks = select(feats, scores, cap, method=self.cfg.selection.method, rng=rng,
                            existing=existing if len(existing) else None)

@@ -102,6 +102,15 @@ class Dataset:
             self.db.update(row_id, atoms=atoms, data=data, status="labeled", oracle=oracle,
                            oracle_hash=oracle_hash, label_wall_s=float(wall_s), rank=rank)
 
+    def record_baseline(self, row_id: int, *, baseline_hash: str, energy: float | None = None,
+                        forces: np.ndarray | None = None, stress: np.ndarray | None = None,
+                        failed: str | None = None) -> None:
+        """Store a Δ-ML baseline's values (or why it failed) on a labeled row."""
+        entry = {"hash": baseline_hash, "failed": failed, "energy": energy, "forces": forces,
+                 "stress": stress}
+        with self.db:
+            self.db.update(row_id, data={"baseline": entry})
+
     def record_failure(self, row_id: int, *, reason: str, attempts: list, oracle: str,
                        oracle_hash: str, wall_s: float, log_text: str | None = None,
                        rank: int = 0) -> None:
@@ -122,7 +131,8 @@ class Dataset:
 
     def labeled_atoms(self, split: str | None = None, *, oracle_hash: str | None = None
                       ) -> list[Atoms]:
-        """Labeled structures with ``REF_*`` keys (mace-torch conventions)."""
+        """Labeled structures with ``REF_*`` keys (mace-torch conventions), plus
+        ``BASE_*``/``DELTA_*`` and ``baseline_hash`` where a baseline is stored."""
         sel = {"status": "labeled"}
         if split:
             sel["split"] = split
@@ -164,6 +174,14 @@ def row_to_ref_atoms(row) -> Atoms:
     atoms.arrays["REF_forces"] = np.array(row.forces)
     if row.get("stress") is not None:
         atoms.info["REF_stress"] = np.array(row.stress)
+    base = row.data.get("baseline")
+    if base and not base.get("failed"):
+        from alearn.baselines import BaselineResult, delta_frame
+
+        stress = None if base["stress"] is None else np.asarray(base["stress"])
+        result = BaselineResult(energy=base["energy"], forces=np.asarray(base["forces"]),
+                                stress=stress)
+        atoms = delta_frame(atoms, result, baseline_hash=base["hash"])
     return atoms
 
 

@@ -45,19 +45,16 @@ def _pyplot():
     return plt
 
 
-def validation_metrics(model_paths: Sequence[Path], valid: Sequence[Atoms], out_dir: Path
-                       ) -> dict[str, float]:
-    """Committee-mean RMSE on the validation frames, and a force parity plot.
+def validation_metrics(calc, valid: Sequence[Atoms], out_dir: Path) -> dict[str, float]:
+    """RMSE of a committee(-based) calculator against ``REF_*`` on the validation
+    frames, and a force parity plot.
 
     Returns
     -------
-    ``rmse_energy_meV_atom``, ``rmse_forces_meV_A`` and ``n_valid`` (NaN with no frames).
+    ``rmse_energy_meV_atom`` and ``rmse_forces_meV_A`` (NaN with no frames).
     """
     if not valid:
         return {"rmse_energy_meV_atom": float("nan"), "rmse_forces_meV_A": float("nan")}
-    from alearn.calculators.committee import CommitteeCalculator
-
-    calc = CommitteeCalculator(model_paths)
     de, ref_f, pred_f, std_f = [], [], [], []
     for atoms in valid:
         work = atoms.copy()

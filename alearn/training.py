@@ -98,8 +98,11 @@ def member_subsets(n_frames: int, size: int, method: str, rng: np.random.Generat
 
 
 def mace_arguments(cfg: CommitteeConfig, job: MemberJob, *, atomic_numbers: Sequence[int],
-                   has_stress: bool, scratch: Path) -> list[str]:
-    """Command-line arguments of ``mace.cli.run_train`` for one member."""
+                   has_stress: bool, scratch: Path, target: str = "REF") -> list[str]:
+    """Command-line arguments of ``mace.cli.run_train`` for one member.
+
+    ``target`` is the key prefix learned: ``REF`` (direct) or ``DELTA`` (Δ-ML).
+    """
     model, train = cfg.model, cfg.training
     if isinstance(train.e0s, str):
         e0s = train.e0s
@@ -130,9 +133,9 @@ def mace_arguments(cfg: CommitteeConfig, job: MemberJob, *, atomic_numbers: Sequ
         "energy_weight": train.energy_weight,
         "forces_weight": train.forces_weight,
         "loss": "stress" if has_stress else "weighted",
-        "energy_key": "REF_energy",
-        "forces_key": "REF_forces",
-        "stress_key": "REF_stress",
+        "energy_key": f"{target}_energy",
+        "forces_key": f"{target}_forces",
+        "stress_key": f"{target}_stress",
         "device": cfg.device,
         "plot": False,
         "log_level": "INFO",
@@ -148,7 +151,7 @@ def mace_arguments(cfg: CommitteeConfig, job: MemberJob, *, atomic_numbers: Sequ
 
 
 def train_member(cfg: CommitteeConfig, job: MemberJob, *, atomic_numbers: Sequence[int],
-                 has_stress: bool, threads: int = 1) -> float:
+                 has_stress: bool, threads: int = 1, target: str = "REF") -> float:
     """Train one member with mace-torch; place the model atomically.
 
     Returns
@@ -164,7 +167,7 @@ def train_member(cfg: CommitteeConfig, job: MemberJob, *, atomic_numbers: Sequen
     shutil.rmtree(scratch, ignore_errors=True)  # leftovers of a killed run
     scratch.mkdir(parents=True)
     argv = mace_arguments(cfg, job, atomic_numbers=atomic_numbers,
-                          has_stress=has_stress, scratch=scratch)
+                          has_stress=has_stress, scratch=scratch, target=target)
     # No inherited MPI launcher variables (the campaign may run under mpirun), and a
     # fixed thread count: results then do not depend on how many ranks there are.
     env = worker_env(parallel=False)
