@@ -107,7 +107,10 @@ class Campaign:
         self.workdir = Path(workdir).resolve()
         self.workers = workers or Workers.from_environment(self.cfg)
         self.stages = Stages(self.workdir)
-        self.oracle = make_oracle(self.cfg.oracle)
+        oc = self.cfg.oracle
+        in_process_mpi = oc.kind == "gpaw" and oc.isolation == "inline" and self.workers.size > 1
+        self.oracle = make_oracle(oc, communicator=self.workers.gpaw_group_communicator(
+            oc.ranks_per_label) if in_process_mpi else None)
         self.oracle_hash = settings_hash(self.oracle.settings())
         self.starts: dict[str, Atoms] = {}
         self.initial_frames: list[Atoms] = []

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from alearn import MPI_LAUNCHER_VARIABLES
 from alearn.errors import AlearnError
 
 log = logging.getLogger(__name__)
@@ -29,9 +30,7 @@ R = TypeVar("R")
 
 def _mpi_world():
     """COMM_WORLD if this process was started by an MPI launcher with >1 ranks."""
-    launched = any(k in os.environ for k in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK",
-                                             "SLURM_STEP_NUM_TASKS", "MPI_LOCALNRANKS"))
-    if not launched:
+    if not any(k in os.environ for k in MPI_LAUNCHER_VARIABLES):
         return None
     from mpi4py import MPI
 
@@ -66,6 +65,19 @@ class Workers:
     @classmethod
     def from_environment(cls, cfg=None) -> Workers:
         return cls(_mpi_world())
+
+    def gpaw_group_communicator(self, group_size: int):
+        """GPAW communicator of this rank's group of ``group_size`` consecutive ranks
+        (for in-process labels under mpirun); None when serial."""
+        if self.comm is None:
+            return None
+        if self.size % group_size:
+            raise ValueError(f"oracle.ranks_per_label = {group_size} does not divide the "
+                             f"{self.size} MPI ranks; choose a divisor")
+        from gpaw.mpi import world
+
+        first = (self.rank // group_size) * group_size
+        return world.new_communicator(list(range(first, first + group_size)))
 
     @property
     def is_writer(self) -> bool:

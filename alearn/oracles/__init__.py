@@ -12,8 +12,11 @@ from alearn.oracles.base import Label, Oracle, label_with_calculator, settings_h
 __all__ = ["Label", "Oracle", "label_with_calculator", "make_oracle", "settings_hash"]
 
 
-def make_oracle(config: OracleConfig) -> Oracle:
-    """Build the oracle described by ``config`` (imports the backend lazily)."""
+def make_oracle(config: OracleConfig, *, communicator=None) -> Oracle:
+    """Build the oracle described by ``config`` (imports the backend lazily).
+
+    ``communicator`` is the MPI communicator of a GPAW oracle (default: GPAW's world).
+    """
     if config.kind == "emt":
         from alearn.oracles.emt import EMTOracle
 
@@ -25,7 +28,7 @@ def make_oracle(config: OracleConfig) -> Oracle:
     if config.kind == "gpaw":
         from alearn.oracles.gpaw import GPAWOracle
 
-        return GPAWOracle(config.gpaw)
+        return GPAWOracle(config.gpaw, communicator=communicator)
     if config.kind == "calculator":
         from alearn.oracles.generic import CalculatorOracle
 
