@@ -20,8 +20,8 @@ if any(name in os.environ for name in MPI_LAUNCHER_VARIABLES):
     # launcher unless told which MPI to use; share mpi4py's. Must precede any ASE import.
     os.environ.setdefault("GPAW_MPI_BACKEND", "mpi4py")
 
-from alearn.config import CampaignConfig, config_from_dict, load_config
-from alearn.errors import AlearnError, CampaignStopped, ConfigError, LabelFailed
+from alearn.config import CampaignConfig, config_from_dict, load_config  # noqa: E402
+from alearn.errors import AlearnError, CampaignStopped, ConfigError, LabelFailed  # noqa: E402
 
 __all__ = ["AlearnError", "Campaign", "CampaignConfig", "CampaignStopped", "ConfigError",
            "LabelFailed", "load_committee", "load_config"]

@@ -10,7 +10,6 @@ from ase import Atoms
 from ase.build import bulk, molecule
 from ase.calculators.emt import EMT
 from ase.calculators.mixing import SumCalculator
-from conftest import TINY, deep_update
 
 from alearn import ConfigError, load_config
 from alearn.baselines import (
@@ -27,6 +26,7 @@ from alearn.baselines import (
 from alearn.config import BaselineConfig, OracleConfig
 from alearn.oracles.xtb import xtb_calculator
 from alearn.structures import read_start
+from conftest import TINY, deep_update
 
 
 def _li_water() -> Atoms:

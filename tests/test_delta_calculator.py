@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from alearn.calculators import CommitteeCalculator, DeltaCalculator
 from ase import Atoms
 from ase.build import molecule
 from ase.calculators.calculator import CalculatorSetupError
@@ -18,6 +17,7 @@ from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_s
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from alearn.baselines import TARGET_KEYS, add_baseline, make_baseline
+from alearn.calculators import CommitteeCalculator, DeltaCalculator
 from alearn.config import BaselineConfig, CommitteeConfig, MDConfig, UncertaintyConfig
 from alearn.oracles.xtb import XTBOracle
 from alearn.training import MemberJob, train_member, write_extxyz
@@ -187,9 +187,9 @@ def test_delta_campaign_end_to_end(tmp_path):
     load_committee gives baseline + committee."""
     import yaml
     from ase.io import read
-    from conftest import TINY, alearn_cli, deep_update
 
     from alearn import load_committee
+    from conftest import TINY, alearn_cli, deep_update
 
     molecule("H2O").write(tmp_path / "water.xyz")
     config = deep_update(TINY, {

@@ -7,11 +7,11 @@ import pytest
 import yaml
 from ase.build import molecule
 from ase.io import read
-from conftest import TINY, alearn_cli, deep_update
 
 from alearn import load_committee
 from alearn.calculators.delta import DeltaCalculator
 from alearn.dataset import Dataset
+from conftest import TINY, alearn_cli, deep_update
 
 WATER_DIMER = {
     "systems": [{"name": "dimer", "structure": "dimer.xyz", "walkers": 2,

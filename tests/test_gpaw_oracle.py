@@ -6,17 +6,17 @@ import math
 
 import numpy as np
 import pytest
+from ase import Atoms
+from ase.build import bulk, fcc111, molecule
+from ase.calculators.calculator import Calculator, all_changes
+from ase.calculators.emt import EMT
+
 from alearn.calculators.gpaw_presets import (
     gpaw_parameters,
     kpts_from_density,
     needs_spin,
     resolved_settings,
 )
-from ase import Atoms
-from ase.build import bulk, fcc111, molecule
-from ase.calculators.calculator import Calculator, all_changes
-from ase.calculators.emt import EMT
-
 from alearn.config import GPAWSettings
 from alearn.errors import ConfigError, LabelFailed
 from alearn.oracles import Oracle, make_oracle

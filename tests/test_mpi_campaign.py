@@ -8,9 +8,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import alearn_cli, write_campaign
 
 from alearn.dataset import Dataset
+from conftest import alearn_cli, write_campaign
 
 pytestmark = [pytest.mark.mpi,
               pytest.mark.skipif(shutil.which("mpirun") is None, reason="needs mpirun")]
