@@ -19,6 +19,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from conductivity_emd import parse_charges  # shared with the other example scripts
+
 from alearn.protocols import (
     FitWindow,
     TransportOptions,
@@ -27,17 +29,6 @@ from alearn.protocols import (
     plot_green_kubo,
     plot_msd,
 )
-
-
-def parse_charges(items: list[str]) -> dict[str, float]:
-    """``["Li=1", "F=-1"]`` -> ``{"Li": 1.0, "F": -1.0}``."""
-    out = {}
-    for item in items:
-        symbol, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--charges {item!r}: use SYMBOL=CHARGE, e.g. Li=1 F=-1")
-        out[symbol] = float(value)
-    return out
 
 
 def main() -> None:
