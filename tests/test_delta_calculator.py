@@ -182,33 +182,3 @@ def _campaign_has_baseline() -> bool:
 
 @pytest.mark.skipif(not _campaign_has_baseline(),
                     reason="the campaign loop does not use the baseline: section yet")
-def test_delta_campaign_end_to_end(tmp_path):
-    """A tiny Δ campaign (target GFN2-xTB, baseline GFN1-xTB) stores BASE_/DELTA_ and
-    load_committee gives baseline + committee."""
-    import yaml
-    from ase.io import read
-
-    from alearn import load_committee
-    from conftest import TINY, alearn_cli, deep_update
-
-    molecule("H2O").write(tmp_path / "water.xyz")
-    config = deep_update(TINY, {
-        "systems": [{**TINY["systems"][0], "name": "water", "structure": "water.xyz"}],
-        "oracle": {"kind": "xtb", "xtb": {"method": "GFN2-xTB"}, "isolation": "inline"},
-        "baseline": {"kind": "xtb", "xtb": {"method": "GFN1-xTB"}},
-        "committee": {"model": {"r_max": 4.0}},
-        "stop": {"max_iterations": 1},
-    })
-    (tmp_path / "campaign.yaml").write_text(yaml.safe_dump(config))
-    proc = alearn_cli("run", str(tmp_path / "campaign.yaml"), "--workdir",
-                      str(tmp_path / "work"))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    proc = alearn_cli("export", str(tmp_path / "work"), "-o", str(tmp_path / "all.xyz"))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    for atoms in read(tmp_path / "all.xyz", index=":"):
-        assert atoms.info["DELTA_energy"] == pytest.approx(
-            atoms.info["REF_energy"] - atoms.info["BASE_energy"])
-        np.testing.assert_allclose(atoms.arrays["DELTA_forces"],
-                                   atoms.arrays["REF_forces"] - atoms.arrays["BASE_forces"])
-    calc = load_committee(tmp_path / "work")
-    assert isinstance(calc, DeltaCalculator)
