@@ -4,7 +4,6 @@ with the energy, the committee's uncertainty passed through; the Δ pipeline
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 
 import numpy as np
@@ -172,13 +171,3 @@ def test_delta_pipeline_explores_on_baseline_plus_committee(tiny_committee, delt
     assert result.stop_reason is None
     assert len(result.frames) == 3
     assert all(f.info["unc_max_force_std"] > 0 for f in result.frames)
-
-
-def _campaign_has_baseline() -> bool:
-    import alearn.campaign
-
-    return "baseline" in inspect.getsource(alearn.campaign)
-
-
-@pytest.mark.skipif(not _campaign_has_baseline(),
-                    reason="the campaign loop does not use the baseline: section yet")
