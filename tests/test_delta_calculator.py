@@ -15,7 +15,7 @@ from ase.calculators.emt import EMT
 from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_stress
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from alearn.baselines import TARGET_KEYS, add_baseline, make_baseline
+from alearn.baselines import add_baseline, make_baseline
 from alearn.calculators import CommitteeCalculator, DeltaCalculator
 from alearn.config import BaselineConfig, CommitteeConfig, MDConfig, UncertaintyConfig
 from alearn.oracles.xtb import XTBOracle
@@ -36,19 +36,6 @@ def _water_frames(n: int, seed: int) -> list[Atoms]:
     return frames
 
 
-def _training_view(frames: list[Atoms], learn: str) -> list[Atoms]:
-    """Copies whose REF_* keys hold the values a committee learns (``train_member``
-    reads REF_*)."""
-    energy, forces, _ = TARGET_KEYS[learn]
-    out = []
-    for atoms in frames:
-        a = Atoms(atoms.numbers, atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
-        a.info["REF_energy"] = atoms.info[energy]
-        a.arrays["REF_forces"] = atoms.arrays[forces]
-        out.append(a)
-    return out
-
-
 @pytest.fixture(scope="session")
 def delta_frames() -> list[Atoms]:
     """Water frames labeled by GFN2-xTB (target) with the GFN1-xTB baseline added."""
@@ -67,15 +54,15 @@ def tiny_committee(tmp_path_factory, delta_frames) -> list[Path]:
     out = tmp_path_factory.mktemp("delta_committee")
     cfg = CommitteeConfig(size=2, model={"num_channels": 8, "r_max": 4.0},
                           training={"max_num_epochs": 5, "batch_size": 4})
-    frames = _training_view(delta_frames, "delta")
-    write_extxyz(frames[:10], out / "train.xyz")
-    write_extxyz(frames[10:], out / "valid.xyz")
+    write_extxyz(delta_frames[:10], out / "train.xyz")
+    write_extxyz(delta_frames[10:], out / "valid.xyz")
     paths = []
     for k in range(2):
         job = MemberJob(index=k, seed=k + 1, train_file=out / "train.xyz",
                         valid_file=out / "valid.xyz", model_path=out / f"member_{k}.model",
                         init_model=None, epochs=5)
-        train_member(cfg, job, atomic_numbers=[1, 8], has_stress=False, threads=1)
+        train_member(cfg, job, atomic_numbers=[1, 8], has_stress=False, threads=1,
+                     target="DELTA")
         paths.append(job.model_path)
     return paths
 
