@@ -76,7 +76,9 @@ def label_with_calculator(atoms: Atoms, calc) -> Label:
     work = atoms.copy()
     work.calc = calc
     energy = float(work.get_potential_energy())
-    forces = np.array(work.get_forces(), dtype=float)
-    stress = np.array(work.get_stress(voigt=True), dtype=float) if work.pbc.all() else None
+    # Labels are the physical forces: constraints (FixAtoms, ...) must not zero them.
+    forces = np.array(work.get_forces(apply_constraint=False), dtype=float)
+    stress = (np.array(work.get_stress(voigt=True, apply_constraint=False), dtype=float)
+              if work.pbc.all() else None)
     return Label(energy=energy, forces=forces, stress=stress,
                  attempts=[{"attempt": 1, "ok": True}])
