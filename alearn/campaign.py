@@ -325,7 +325,7 @@ class Campaign:
         if not valid:
             jobs = [job.__class__(**{**job.__dict__, "valid_file": None}) for job in jobs]
         has_stress = all(a.pbc.all() for a in self.starts.values())
-        todo = [j for j in jobs if not j.model_path.is_file()]
+        todo = self.workers.bcast([j for j in jobs if not j.model_path.is_file()])
         threads = self.cfg.committee.threads_per_member
         target = "REF" if self.cfg.baseline is None else "DELTA"
         times = self.workers.map(
@@ -400,8 +400,8 @@ class Campaign:
         t0 = time.perf_counter()
         out = self.stages.iter_dir(it) / "explore"
         out.mkdir(parents=True, exist_ok=True)
-        specs = [s for s in self.walker_specs(it)
-                 if not (out / f"{s.system}_w{s.walker}.json").is_file()]
+        specs = self.workers.bcast([s for s in self.walker_specs(it)
+                                    if not (out / f"{s.system}_w{s.walker}.json").is_file()])
         calc_factory = self._committee_factory(it)
         ucfg = self.cfg.uncertainty
 

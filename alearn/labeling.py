@@ -107,7 +107,10 @@ def label_pending(ds: Dataset, *, oracle: Oracle, oracle_cfg: OracleConfig, orac
     """
     journal.mkdir(parents=True, exist_ok=True)
     pending = ds.pending()
-    todo = [(r.id, r.toatoms()) for r in pending if not journal_path(journal, r.id).is_file()]
+    # One list for all ranks, decided by the writer: a rank listing its own could
+    # miss a label another rank has already journaled, and the deals would differ.
+    todo = workers.bcast([(r.id, r.toatoms()) for r in pending
+                          if not journal_path(journal, r.id).is_file()])
     if todo:
         log.info("labeling %d structures with %s", len(todo), oracle.name)
         in_process = oracle_cfg.isolation == "inline"
