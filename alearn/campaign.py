@@ -406,7 +406,7 @@ class Campaign:
         ucfg = self.cfg.uncertainty
 
         def explore(spec: WalkerSpec) -> WalkerResult:
-            result = run_walker(self.starts[spec.system], calc_factory(), spec, ucfg)
+            result = run_walker(self.walker_start(spec), calc_factory(), spec, ucfg)
             self._save_walker(out, result)
             return result
 
@@ -420,6 +420,25 @@ class Campaign:
         self.stages.mark(it, "explore", {"wall_s": time.perf_counter() - t0, "systems": summary})
         self.workers.barrier()
         return summary
+
+    def walker_start(self, spec: WalkerSpec) -> Atoms:
+        """Where a walker starts: its system's structure, or (``md.start_from: previous``)
+        the last trusted or candidate frame its predecessor sampled one iteration earlier."""
+        start = self.starts[spec.system]
+        if spec.md.start_from == "structure" or spec.iteration <= 1:
+            return start
+        path = (self.stages.iter_dir(spec.iteration - 1) / "explore"
+                / f"{spec.system}_w{spec.walker}.xyz")
+        frames = read(str(path), index=":", parallel=False) if path.is_file() else []
+        ucfg = self.cfg.uncertainty
+        usable = [f for f in frames if not f.info.get("broken")
+                  and zone(f.info[f"unc_{ucfg.metric}"], ucfg) is not Zone.REJECTED]
+        if not usable:
+            return start
+        atoms = start.copy()
+        atoms.positions = usable[-1].positions
+        atoms.cell = usable[-1].cell  # NPT walkers carry their cell on
+        return atoms
 
     def _committee_factory(self, it: int):
         cache = {}

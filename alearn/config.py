@@ -137,6 +137,10 @@ class MDConfig(_Strict):
     )
     timestep_fs: float = Field(0.5, gt=0, le=10)
     steps: int = Field(200, gt=0)
+    start_from: Literal["structure", "previous"] = Field(
+        "structure", description="each iteration's walker starts from the system's structure, "
+        "or from the last trusted or candidate frame of its predecessor in the previous "
+        "iteration (explores further every iteration; the structure when there is none)")
     sample_interval: int = Field(10, gt=0)
     friction_per_fs: float = Field(0.01, gt=0)
     pressure_bar: float = 1.0

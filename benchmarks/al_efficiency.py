@@ -5,11 +5,12 @@ benchmark runs in minutes on 2 cores).
 
 * **Held-out test set**: frames of a separate xTB Langevin MD run (350 K),
   never used in training.
-* **Active learning**: an alearn campaign (committee of 4 tiny MACE models,
-  MD walkers at 300 and 500 K, FPS selection from the trust window), evaluated
+* **Active learning**: the demo campaign (committee of 4 small MACE models,
+  MD walkers at 300 and 400 K that go on from where they stopped in the previous
+  iteration, FPS selection from the trust window), evaluated
   after every iteration: committee-mean force RMSE on the test set vs labels
   spent (bootstrap + selected, validation frames included).
-* **Random**: plain xTB MD at the walkers' temperatures; the same number of
+* **Random**: plain xTB MD at the walkers' temperatures (1 ps each); the same number of
   frames drawn at random (plus the same bootstrap frames), the same committee
   trained from scratch on them, the same test set.
 
@@ -24,18 +25,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import yaml
-from ase import Atoms, units
-from ase.constraints import FixCom
+from ase import Atoms
 from ase.io import read
-from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from learning_curves import labels_to_reach, langevin_frames
 
 from alearn import Campaign
 from alearn.config import XTBSettings, config_from_dict
@@ -53,29 +51,15 @@ def al_config(max_iterations: int) -> dict:
     cfg = yaml.safe_load((DEMO / "campaign.yaml").read_text())
     cfg["oracle"] = {"kind": "xtb", "xtb": XTB.model_dump(), "isolation": "inline"}
     cfg["stop"] = {"accurate_ratio": 1.0, "max_iterations": max_iterations}
+    cfg["systems"][0]["md"]["start_from"] = "previous"  # walkers explore on, as in a long run
     return cfg
 
 
 def xtb_md(start: Atoms, *, temperature_K: float, steps: int, interval: int, seed: int
            ) -> list[Atoms]:
     """Frames of Langevin MD on GFN2-xTB, labeled with REF_energy/REF_forces."""
-    atoms = start.copy()
-    atoms.calc = xtb_calculator(XTB)
-    rng = np.random.default_rng(seed)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=rng)
-    Stationary(atoms)
-    atoms.set_constraint(FixCom())
-    dyn = Langevin(atoms, 0.5 * units.fs, temperature_K=temperature_K, friction=0.02 / units.fs,
-                   fixcm=False, rng=rng)
-    frames = []
-    for step in range(1, steps + 1):
-        dyn.run(1)
-        if step % interval == 0:
-            frame = Atoms(atoms.numbers, atoms.positions, cell=atoms.cell)
-            frame.info["REF_energy"] = atoms.get_potential_energy()
-            frame.arrays["REF_forces"] = atoms.get_forces()
-            frames.append(frame)
-    return frames
+    return langevin_frames(start, xtb_calculator(XTB), temperature_K=temperature_K,
+                           steps=steps, interval=interval, seed=seed)
 
 
 def rmse_meV_A(model_paths: list[Path], test: list[Atoms]) -> float:
@@ -128,17 +112,6 @@ def random_point(campaign: Campaign, pool: list[Atoms], bootstrap: list[Atoms], 
     return rmse_meV_A([j.model_path for j in jobs], test)
 
 
-def labels_to_reach(curve: list[tuple[int, float]], target: float) -> float | None:
-    """Labels where the curve first reaches ``target`` (log-log interpolation)."""
-    for (n0, r0), (n1, r1) in zip(curve[:-1], curve[1:]):
-        if r0 <= target:
-            return float(n0)
-        if r1 <= target:
-            frac = (math.log(r0) - math.log(target)) / (math.log(r0) - math.log(r1))
-            return math.exp(math.log(n0) + frac * (math.log(n1) - math.log(n0)))
-    return float(curve[-1][0]) if curve and curve[-1][1] <= target else None
-
-
 def plot(path: Path, active: list, random: list, target: float) -> None:
     import matplotlib
 
@@ -173,8 +146,10 @@ def main() -> None:
     start = read(DEMO / "li_water3.xyz")
     test = xtb_md(start, temperature_K=350, steps=1500, interval=25, seed=101)
     active, campaign = active_curve(args.workdir / "active", test, args.iterations)
-    pool = (xtb_md(start, temperature_K=300, steps=2000, interval=10, seed=202)
-            + xtb_md(start, temperature_K=500, steps=2000, interval=10, seed=203))
+    walkers = campaign.cfg.systems[0].md  # plain MD at the walkers' temperatures
+    pool = [frame for k, temperature in enumerate(walkers.temperature_K)
+            for frame in xtb_md(start, temperature_K=temperature, steps=2000, interval=10,
+                                seed=202 + k)]
     boot = [row_to_ref_atoms(r) for r in campaign.ds.rows(iteration=0, status="labeled")]
     target = 1.05 * active[-1][1]
     budgets = sorted({n for n, _ in active} | {2 * active[-1][0], 3 * active[-1][0]})

@@ -42,12 +42,11 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from ase import Atoms, units
+from ase import Atoms
 from ase.build import molecule
 from ase.io import read
-from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.optimize import BFGS
+from learning_curves import labels_to_reach, langevin_frames
 
 from alearn.baselines import add_baseline, baseline_hash, make_baseline
 from alearn.config import BaselineConfig, CommitteeConfig, GPAWSettings
@@ -79,23 +78,15 @@ def li_water_cluster(n_water: int = 3, r_li_o: float = 1.95) -> Atoms:
 
 
 def md_frames(start: Atoms, *, seed: int, steps: int, interval: int,
-              temperature_K: float = 400.0, timestep_fs: float = 0.5) -> list[Atoms]:
+              temperature_K: float = 400.0) -> list[Atoms]:
     """Langevin MD on the baseline (GFN2-xTB); a frame every ``interval`` steps."""
-    atoms = start.copy()
-    atoms.calc = make_baseline(BASELINE)
-    rng = np.random.default_rng(seed)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=rng)
-    Stationary(atoms)
-    dyn = Langevin(atoms, timestep_fs * units.fs, temperature_K=temperature_K,
-                   friction=0.02 / units.fs, fixcm=True, rng=rng)
-    frames: list[Atoms] = []
-    for step in range(1, steps + 1):
-        dyn.run(1)
-        if step % interval == 0:
-            frame = Atoms(atoms.numbers, atoms.positions)
-            frame.center(vacuum=VACUUM_A)
-            frame.info["md_step"] = step
-            frames.append(frame)
+    frames = []
+    for md in langevin_frames(start, make_baseline(BASELINE), temperature_K=temperature_K,
+                              steps=steps, interval=interval, seed=seed):
+        frame = Atoms(md.numbers, md.positions)  # the target labels it
+        frame.center(vacuum=VACUUM_A)
+        frame.info["md_step"] = md.info["md_step"]
+        frames.append(frame)
     return frames
 
 
@@ -197,18 +188,6 @@ def force_rmse_meV_A(model: Path, test: list[Atoms], learn: str) -> float:
 
 
 # --------------------------------------------------------------------------- analysis
-def labels_to_reach(budgets: list[int], rmse: list[float], target: float) -> float | None:
-    """Labels at which the curve first reaches ``target`` (log-log interpolation)."""
-    if rmse[0] <= target:
-        return float(budgets[0])
-    points = list(zip(budgets, rmse, strict=True))
-    for (n0, r0), (n1, r1) in zip(points[:-1], points[1:], strict=True):
-        if r1 <= target < r0:
-            frac = (math.log(r0) - math.log(target)) / (math.log(r0) - math.log(r1))
-            return float(math.exp(math.log(n0) + frac * (math.log(n1) - math.log(n0))))
-    return None
-
-
 def plot(path: Path, budgets: list[int], curves: dict[str, np.ndarray], reference: dict,
          target: float) -> None:
     import matplotlib
@@ -301,7 +280,8 @@ def main(argv: list[str] | None = None) -> dict:
     target = args.target_rmse if args.target_rmse is not None else float(mean["direct"][-1])
     if args.plot is not None:
         plot(args.plot, budgets, curves, reference, target)
-    need = {learn: labels_to_reach(budgets, list(mean[learn]), target) for learn in mean}
+    need = {learn: labels_to_reach(list(zip(budgets, mean[learn])), target)
+            for learn in mean}
     result = {
         "benchmark": "delta_learning",
         "system": "Li+(H2O)3, charge +1",

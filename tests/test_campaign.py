@@ -7,8 +7,10 @@ import json
 import numpy as np
 from ase.io import read
 
+from alearn import Campaign
+from alearn.config import config_from_dict
 from alearn.dataset import Dataset
-from conftest import alearn_cli
+from conftest import TINY, alearn_cli, deep_update
 
 
 def test_campaign_grows_a_dataset_with_provenance(finished_campaign):
@@ -83,3 +85,22 @@ def test_cli_reports_config_errors_cleanly(tmp_path):
     assert proc.returncode == 2
     assert "c.yaml: invalid campaign configuration" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+
+def test_walkers_can_continue_from_their_previous_iteration(finished_campaign):
+    system = deep_update(TINY["systems"][0], {"md": {"start_from": "previous"}})
+    cfg = config_from_dict({**TINY, "systems": [system]}, source="test",
+                           base_dir=finished_campaign.parent)
+    campaign = Campaign(cfg, finished_campaign)
+    campaign.validate()  # reads the start structures
+    spec_1, spec_2 = (next(s for s in campaign.walker_specs(it) if s.walker == 1)
+                      for it in (1, 2))
+    np.testing.assert_array_equal(campaign.walker_start(spec_1).positions,
+                                  campaign.starts["cu"].positions)
+    sampled = read(finished_campaign / "iter_001" / "explore" / "cu_w1.xyz", ":")
+    usable = [f for f in sampled if f.info["unc_max_force_std"] < cfg.uncertainty.hi]
+    start = campaign.walker_start(spec_2)
+    np.testing.assert_array_equal(start.positions, usable[-1].positions)
+    assert not np.array_equal(start.positions, campaign.starts["cu"].positions)
+    assert start.calc is None and not start.constraints
