@@ -168,3 +168,16 @@ def test_gpaw_two_ranks_equals_serial(tmp_path, mode):
         assert parallel.stress is None  # no LCAO stress in new GPAW
     # GPAW's log of the parallel run shows the two ranks (k-points or domains)
     assert re.search(r"(kpt|domain|band):\s+2\b", parallel.log_text)
+
+
+@pytest.mark.gpaw
+@pytest.mark.parametrize("mode", ["pw", "lcao"])
+def test_gpaw_labels_are_bit_reproducible(tmp_path, mode):
+    # FFTW plans by timing (FFTW_MEASURE) would make reruns differ in the last bits
+    atoms = molecule("H2O")
+    atoms.rattle(0.05, seed=5)
+    atoms.center(vacuum=2.5)
+    config = OracleConfig(kind="gpaw", gpaw=GPAWSettings(mode=mode, ecut_eV=300.0))
+    first, second = (run_label(config, atoms, workdir=tmp_path / f"run{k}") for k in (1, 2))
+    assert first.energy == second.energy
+    np.testing.assert_array_equal(first.forces, second.forces)

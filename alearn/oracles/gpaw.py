@@ -38,6 +38,9 @@ ones before) and a rung that would change nothing is skipped:
    at every step, so its last rung switches the density mixer to MSR1 with
    ``beta=0.01, nmaxold=10``.
 
+FFTs are planned with FFTW_ESTIMATE (see :func:`_reproducible_fft_plans`), so a
+rerun of a label gives the same bits.
+
 The ladder stops at the first success. Every attempt is recorded in
 ``Label.attempts`` (rung, changed keywords, converged or not, SCF iterations,
 wall time; the first also holds the full keywords). When all fail,
@@ -103,6 +106,20 @@ DAMPED_MIXER = {"name": "pulay", "beta": 0.02, "nmaxold": 5, "weight": 100.0}
 MSR1_MIXER = {"name": "msr1", "beta": 0.01, "nmaxold": 10, "weight": 100.0}
 RETRY_SMEARING_EV = 0.1
 ACCURATE_DAVIDSON = {"name": "davidson", "niter": 5}
+
+
+def _reproducible_fft_plans() -> None:
+    """Make GPAW plan its FFTs with FFTW_ESTIMATE instead of FFTW_MEASURE.
+
+    MEASURE picks FFT algorithms by timing them, so two runs on the same
+    structure differ in the last bits (5e-13 eV measured on Li+(H2O)3 in LCAO
+    mode), and MD on models trained on those labels then diverges. With
+    ESTIMATE, reruns give identical labels. GPAW's own test suite sets the
+    same class attribute.
+    """
+    from gpaw.fftw import ESTIMATE, FFTWPlans
+
+    FFTWPlans._overwrite_flags = ESTIMATE
 
 
 def _mode_name(params: dict[str, Any]) -> str:
@@ -433,6 +450,7 @@ class GPAWOracle:
         label = None
         scf_failed = False
         try:
+            _reproducible_fft_plans()
             work.calc = GPAW(**params, txt=buf, communicator=self._communicator)
             label = self._compute(work, _mode_name(params))
         except ConvergenceError as err:
