@@ -44,7 +44,7 @@ from alearn.selection import select
 from alearn.state import Stages, read_json, write_json_atomic
 from alearn.structures import perturbed_copies, read_start
 from alearn.training import plan_committee, train_member, write_extxyz
-from alearn.uncertainty import Zone, zone
+from alearn.uncertainty import Zone, frame_zone
 
 log = logging.getLogger(__name__)
 
@@ -401,7 +401,7 @@ class Campaign:
         out = self.stages.iter_dir(it) / "explore"
         out.mkdir(parents=True, exist_ok=True)
         specs = self.workers.bcast([s for s in self.walker_specs(it)
-                                    if not (out / f"{s.system}_w{s.walker}.json").is_file()])
+                                    if not (out / f"{s.stem}.json").is_file()])
         calc_factory = self._committee_factory(it)
         ucfg = self.cfg.uncertainty
 
@@ -427,12 +427,10 @@ class Campaign:
         start = self.starts[spec.system]
         if spec.md.start_from == "structure" or spec.iteration <= 1:
             return start
-        path = (self.stages.iter_dir(spec.iteration - 1) / "explore"
-                / f"{spec.system}_w{spec.walker}.xyz")
+        path = self.stages.iter_dir(spec.iteration - 1) / "explore" / f"{spec.stem}.xyz"
         frames = read(str(path), index=":", parallel=False) if path.is_file() else []
         ucfg = self.cfg.uncertainty
-        usable = [f for f in frames if not f.info.get("broken")
-                  and zone(f.info[f"unc_{ucfg.metric}"], ucfg) is not Zone.REJECTED]
+        usable = [f for f in frames if frame_zone(f, ucfg) is not Zone.REJECTED]
         if not usable:
             return start
         atoms = start.copy()
@@ -453,8 +451,8 @@ class Campaign:
     @staticmethod
     def _save_walker(out: Path, result: WalkerResult) -> None:
         spec = result.spec
-        write_extxyz(result.frames, out / f"{spec.system}_w{spec.walker}.xyz")
-        write_json_atomic(out / f"{spec.system}_w{spec.walker}.json",
+        write_extxyz(result.frames, out / f"{spec.stem}.xyz")
+        write_json_atomic(out / f"{spec.stem}.json",
                           {"steps": result.steps, "stop_reason": result.stop_reason,
                            "wall_s": result.wall_s, "n_frames": len(result.frames),
                            "temperature_K": spec.temperature_K})
@@ -464,7 +462,7 @@ class Campaign:
         frames = []
         for spec in self.walker_specs(it):
             if system is None or spec.system == system:
-                frames += read(str(out / f"{spec.system}_w{spec.walker}.xyz"), index=":",
+                frames += read(str(out / f"{spec.stem}.xyz"), index=":",
                                parallel=False)
         return frames
 
@@ -473,12 +471,11 @@ class Campaign:
         summary = {}
         for system in self.cfg.systems:
             frames = self._explored_frames(it, system.name)
-            zones = [Zone.REJECTED if f.info.get("broken") else zone(f.info[f"unc_{ucfg.metric}"],
-                                                                     ucfg) for f in frames]
+            zones = [frame_zone(f, ucfg) for f in frames]
             n = len(zones)
             counts = {z.name.lower(): sum(1 for x in zones if x is z) for z in Zone}
             out = self.stages.iter_dir(it) / "explore"
-            stops = [read_json(out / f"{s.system}_w{s.walker}.json")["stop_reason"]
+            stops = [read_json(out / f"{s.stem}.json")["stop_reason"]
                      for s in self.walker_specs(it) if s.system == system.name]
             summary[system.name] = {"n_frames": n, **counts,
                                     "accurate_ratio": counts["trusted"] / n if n else 0.0,
@@ -500,16 +497,17 @@ class Campaign:
         ucfg, calc = self.cfg.uncertainty, self.calculator(it)
         rng = np.random.default_rng(derive_seed(self.cfg.seed, "select", it))
         budget = self._budget_left()
+        training = self._training_frames("train")
         chosen: list[Candidate] = []
         for system in self.cfg.systems:
-            frames = [f for f in self._explored_frames(it, system.name) if not f.info.get("broken")
-                      and zone(f.info[f"unc_{ucfg.metric}"], ucfg) is Zone.CANDIDATE]
+            frames = [f for f in self._explored_frames(it, system.name)
+                      if frame_zone(f, ucfg) is Zone.CANDIDATE]
             cap = int(min(system.max_selected, budget - len(chosen)))
             if not frames or cap <= 0:
                 continue
             scores = np.array([f.info[f"unc_{ucfg.metric}"] for f in frames])
             feats = np.array([calc.descriptors(f) for f in frames])
-            existing = np.array([calc.descriptors(a) for a in self._training_frames("train")
+            existing = np.array([calc.descriptors(a) for a in training
                                  if a.info.get("system") == system.name])
             picks = select(feats, scores, cap, method=self.cfg.selection.method, rng=rng,
                            existing=existing if len(existing) else None)

@@ -44,6 +44,11 @@ class WalkerSpec:
     seed: int
     md: MDConfig
 
+    @property
+    def stem(self) -> str:
+        """File name (without suffix) of the walker's frames and summary."""
+        return f"{self.system}_w{self.walker}"
+
 
 @dataclass
 class WalkerResult:

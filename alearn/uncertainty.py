@@ -84,6 +84,13 @@ def zone(value: float, cfg: UncertaintyConfig) -> Zone:
     return Zone.TRUSTED if value < cfg.lo else Zone.CANDIDATE
 
 
+def frame_zone(frame: Atoms, cfg: UncertaintyConfig) -> Zone:
+    """Zone of an explored frame: rejected when its walker found it broken."""
+    if frame.info.get("broken"):
+        return Zone.REJECTED
+    return zone(frame.info[f"unc_{cfg.metric}"], cfg)
+
+
 def broken_structure(atoms: Atoms, cfg: UncertaintyConfig) -> str | None:
     """Why ``atoms`` is unphysical, or None.
 
