@@ -71,8 +71,8 @@ _LAUNCHER_ENV_PREFIXES = (
     "MPI_LOCALRANKID",
 )
 _RANK_VARIABLES = ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID")
-_ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-               "BLIS_NUM_THREADS")
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                     "BLIS_NUM_THREADS")
 
 
 # --------------------------------------------------------------------------- in process
@@ -103,8 +103,9 @@ def worker_command(workdir: Path, *, ranks: int = 1,
     return [part.replace("{ranks}", str(ranks)) for part in template] + python
 
 
-def worker_env(*, parallel: bool, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment of a worker: one BLAS/OpenMP thread per rank, MPI set up for GPAW.
+def worker_env(*, parallel: bool, base: Mapping[str, str] | None = None,
+               threads: int = 1) -> dict[str, str]:
+    """Environment of a worker: ``threads`` BLAS/OpenMP threads per rank, MPI set up for GPAW.
 
     Parameters
     ----------
@@ -115,10 +116,12 @@ def worker_env(*, parallel: bool, base: Mapping[str, str] | None = None) -> dict
         a parent that itself runs under MPI are removed.
     base
         Environment to start from (default ``os.environ``).
+    threads
+        BLAS/OpenMP threads per process (1 for labels; training may use more).
     """
     env = dict(os.environ if base is None else base)
-    for name in _ONE_THREAD:
-        env[name] = "1"
+    for name in _THREAD_VARIABLES:
+        env[name] = str(threads)
     if parallel:
         env.setdefault("GPAW_MPI_BACKEND", "cgpaw")
         if hasattr(os, "geteuid") and os.geteuid() == 0:  # Open MPI refuses root otherwise

@@ -170,9 +170,7 @@ def train_member(cfg: CommitteeConfig, job: MemberJob, *, atomic_numbers: Sequen
                           has_stress=has_stress, scratch=scratch, target=target)
     # No inherited MPI launcher variables (the campaign may run under mpirun), and a
     # fixed thread count: results then do not depend on how many ranks there are.
-    env = worker_env(parallel=False)
-    env.update({name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                                                  "OPENBLAS_NUM_THREADS")})
+    env = worker_env(parallel=False, threads=threads)
     start = time.perf_counter()
     with open(scratch / "mace_train.log", "w") as out:
         proc = subprocess.run([sys.executable, "-m", "mace.cli.run_train", *argv],

@@ -384,6 +384,7 @@ class GPAWOracle:
     def __init__(self, settings: GPAWSettings | None = None, *, communicator=None) -> None:
         self._settings = settings or GPAWSettings()
         self._communicator = communicator
+        _reproducible_fft_plans()  # for every GPAW calculation of this process
 
     # -- Oracle protocol ---------------------------------------------------------
     def settings(self) -> dict[str, Any]:
@@ -450,7 +451,6 @@ class GPAWOracle:
         label = None
         scf_failed = False
         try:
-            _reproducible_fft_plans()
             work.calc = GPAW(**params, txt=buf, communicator=self._communicator)
             label = self._compute(work, _mode_name(params))
         except ConvergenceError as err:
