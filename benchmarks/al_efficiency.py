@@ -37,7 +37,7 @@ import numpy as np
 import yaml
 from ase import Atoms
 from ase.io import read
-from learning_curves import labels_to_reach, langevin_frames
+from learning_curves import force_rmse_meV_A, labels_to_reach, langevin_frames
 
 from alearn import Campaign
 from alearn.config import XTBSettings, config_from_dict
@@ -64,17 +64,6 @@ def xtb_md(start: Atoms, *, temperature_K: float, steps: int, interval: int, see
     """Frames of Langevin MD on GFN2-xTB, labeled with REF_energy/REF_forces."""
     return langevin_frames(start, xtb_calculator(XTB), temperature_K=temperature_K,
                            steps=steps, interval=interval, seed=seed)
-
-
-def rmse_meV_A(model_paths: list[Path], test: list[Atoms]) -> float:
-    from alearn.calculators import CommitteeCalculator
-
-    calc = CommitteeCalculator(model_paths)
-    errors = []
-    for atoms in test:
-        calc.calculate(Atoms(atoms.numbers, atoms.positions, cell=atoms.cell), ["forces"])
-        errors.append(calc.results["forces"] - atoms.arrays["REF_forces"])
-    return 1000 * float(np.sqrt(np.mean(np.square(errors))))
 
 
 def active_committees(workdir: Path, max_iterations: int) -> tuple[list, Campaign]:
@@ -189,8 +178,8 @@ def main() -> None:
     budgets = sorted({n for n, _ in active} | {2 * last, 3 * last})
     random = [(n, random_committee(campaign, pool, boot, n, args.workdir, seed=n))
               for n in budgets if n >= len(boot) and n - len(boot) <= len(pool)]
-    curves = {name: ([(n, rmse_meV_A(m, test)) for n, m in active],
-                     [(n, rmse_meV_A(m, test)) for n, m in random])
+    curves = {name: ([(n, force_rmse_meV_A(m, test)) for n, m in active],
+                     [(n, force_rmse_meV_A(m, test)) for n, m in random])
               for name, test in test_sets(start).items()}
     plot(args.plot, curves)
     results = {name: efficiency(*pair) for name, pair in curves.items()}

@@ -46,7 +46,7 @@ from ase import Atoms
 from ase.build import molecule
 from ase.io import read
 from ase.optimize import BFGS
-from learning_curves import labels_to_reach, langevin_frames
+from learning_curves import force_rmse_meV_A, labels_to_reach, langevin_frames
 
 from alearn.baselines import add_baseline, baseline_hash, make_baseline
 from alearn.config import BaselineConfig, CommitteeConfig, GPAWSettings
@@ -171,22 +171,6 @@ def train(workdir: Path, frames: list[Atoms], *, learn: str, seed: int, steps: i
     return model
 
 
-def force_rmse_meV_A(model: Path, test: list[Atoms], learn: str) -> float:
-    """Force RMSE (meV/Å) against REF of the model (+ baseline for Δ)."""
-    from alearn.calculators import CommitteeCalculator
-
-    calc = CommitteeCalculator([model])
-    errors = []
-    for atoms in test:
-        work = Atoms(atoms.numbers, atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
-        calc.calculate(work, ["forces"])
-        pred = calc.results["forces"]
-        if learn == "delta":
-            pred = pred + atoms.arrays["BASE_forces"]
-        errors.append(pred - atoms.arrays["REF_forces"])
-    return 1000 * float(np.sqrt(np.mean(np.square(errors))))
-
-
 # --------------------------------------------------------------------------- analysis
 def plot(path: Path, budgets: list[int], curves: dict[str, np.ndarray], reference: dict,
          target: float) -> None:
@@ -266,7 +250,8 @@ def main(argv: list[str] | None = None) -> dict:
     # default dtype (scoped), which is not thread-safe
     rmses = {}
     for (learn, n, seed), model in models.items():
-        rmses[(learn, n, seed)] = force_rmse_meV_A(model, data["test"], learn)
+        rmses[(learn, n, seed)] = force_rmse_meV_A(
+            [model], data["test"], baseline_key="BASE_forces" if learn == "delta" else None)
         log.info("%s n=%d seed=%d: %.1f meV/Å", learn, n, seed, rmses[(learn, n, seed)])
     curves = {learn: np.array([[rmses[(learn, n, s)] for n in budgets]
                                for s in range(1, args.seeds + 1)])

@@ -1,8 +1,11 @@
-"""Shared by the learning-curve benchmarks: MD frames to learn from, labels to a target."""
+"""Shared by the learning-curve benchmarks: MD frames to learn from, test errors, and
+labels to a target."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from ase import Atoms, units
@@ -38,6 +41,25 @@ def langevin_frames(start: Atoms, calc: Calculator, *, temperature_K: float, ste
             frame.arrays["REF_forces"] = atoms.get_forces(apply_constraint=False)
             frames.append(frame)
     return frames
+
+
+def force_rmse_meV_A(model_paths: Sequence[Path], test: list[Atoms], *,
+                     baseline_key: str | None = None) -> float:
+    """Force RMSE (meV/Å, over all Cartesian components) of the committee mean of
+    ``model_paths`` against ``REF_forces``; with ``baseline_key`` (Δ-learning) the frames'
+    ``arrays[baseline_key]`` is added to the prediction first."""
+    from alearn.calculators import CommitteeCalculator
+
+    calc = CommitteeCalculator(list(model_paths))
+    errors = []
+    for atoms in test:
+        work = Atoms(atoms.numbers, atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+        calc.calculate(work, ["forces"])
+        pred = calc.results["forces"]
+        if baseline_key is not None:
+            pred = pred + atoms.arrays[baseline_key]
+        errors.append(pred - atoms.arrays["REF_forces"])
+    return 1000 * float(np.sqrt(np.mean(np.square(errors))))
 
 
 def labels_to_reach(curve: list[tuple[int, float]], target: float) -> float | None:
