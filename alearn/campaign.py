@@ -43,7 +43,7 @@ from alearn.seeding import derive_seed
 from alearn.selection import select
 from alearn.state import Stages, read_json, write_json_atomic
 from alearn.structures import perturbed_copies, read_start
-from alearn.training import plan_committee, train_member, write_extxyz
+from alearn.training import plan_committee, train_member, write_committee_data, write_extxyz
 from alearn.uncertainty import Zone, frame_zone
 
 log = logging.getLogger(__name__)
@@ -317,10 +317,7 @@ class Campaign:
         jobs, subsets = plan_committee(self.cfg.committee, n_train=len(train), out_dir=out,
                                        seed=self.cfg.seed, iteration=it, previous=previous)
         if self.workers.is_writer:
-            if valid:
-                write_extxyz(valid, out / "valid.xyz")
-            for job, idx in zip(jobs, subsets):
-                write_extxyz([train[i] for i in idx], job.train_file)
+            write_committee_data(jobs, subsets, train, valid)
         self.workers.barrier()
         if not valid:
             jobs = [job.__class__(**{**job.__dict__, "valid_file": None}) for job in jobs]

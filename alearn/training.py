@@ -194,6 +194,16 @@ def write_extxyz(frames: Sequence[Atoms], path: Path) -> None:
     os.replace(tmp, path)
 
 
+def write_committee_data(jobs: Sequence[MemberJob], subsets: Sequence[np.ndarray],
+                         train: Sequence[Atoms], valid: Sequence[Atoms]) -> None:
+    """Each member's training subset to its ``train_file``, and the shared validation
+    frames (when there are any) to the members' ``valid_file``."""
+    if valid:
+        write_extxyz(valid, jobs[0].valid_file)
+    for job, idx in zip(jobs, subsets):
+        write_extxyz([train[i] for i in idx], job.train_file)
+
+
 def plan_committee(cfg: CommitteeConfig, *, n_train: int, out_dir: Path, seed: int,
                    iteration: int, previous: Sequence[Path] | None) -> tuple[list[MemberJob],
                                                                                  list[np.ndarray]]:

@@ -13,8 +13,8 @@ benchmark runs in minutes on 2 cores).
   after every iteration: committee-mean force RMSE on the test set vs labels
   spent (bootstrap + selected, validation frames included).
 * **Random** (``--draws`` runs, 3 by default): the campaign's own loop with random
-  selection. The same bootstrap labels and first committee, then per iteration as many
-  frames as the campaign selects, drawn at random from plain xTB MD at the walkers'
+  selection. The same bootstrap labels and first committee, then per iteration the
+  campaign's ``max_selected`` frames, drawn at random from plain xTB MD at the walkers'
   temperatures (1 ps each), and the same training: member seeds, subsets, and warm start
   from the previous iteration. Only which frames are labeled differs. A run stops when it
   reaches the target on the main set, or at 3x the campaign's labels.
@@ -48,12 +48,11 @@ from learning_curves import force_rmse_meV_A, labels_to_reach, langevin_frames
 from alearn import Campaign
 from alearn.campaign import assign_splits
 from alearn.config import XTBSettings, config_from_dict
-from alearn.dataset import Dataset, row_to_ref_atoms
+from alearn.dataset import row_to_ref_atoms
 from alearn.oracles.xtb import xtb_calculator
 from alearn.parallel import Workers
 from alearn.seeding import derive_seed
-from alearn.state import Stages
-from alearn.training import plan_committee, train_member, write_extxyz
+from alearn.training import plan_committee, train_member, write_committee_data
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo"
 XTB = XTBSettings(method="GFN2-xTB", charge=1.0)
@@ -80,11 +79,11 @@ def active_committees(workdir: Path, max_iterations: int) -> tuple[list, Campaig
     cfg = config_from_dict(al_config(max_iterations), source="al_efficiency", base_dir=DEMO)
     campaign = Campaign(cfg, workdir)
     campaign.run()
-    stages, ds = Stages(workdir), Dataset(workdir / "dataset.db")
+    stages = campaign.stages
     committees = []
     for it in stages.iterations():
         if stages.done(it, "train"):
-            labels = ds.db.count(f"iteration<{it}", status="labeled")
+            labels = campaign.ds.db.count(f"iteration<{it}", status="labeled")
             committees.append((labels, sorted((stages.iter_dir(it) / "committee")
                                               .glob("member_*.model"))))
     return committees, campaign
@@ -121,9 +120,7 @@ def random_campaign(campaign: Campaign, pool: list[Atoms], *, draw: int, max_lab
                                        seed=cfg.seed, iteration=it, previous=models)
         if not all(job.model_path.is_file() for job in jobs):
             out.mkdir(parents=True, exist_ok=True)
-            write_extxyz(valid, out / "valid.xyz")
-            for job, idx in zip(jobs, subsets):
-                write_extxyz([train[i] for i in idx], job.train_file)
+            write_committee_data(jobs, subsets, train, valid)
             workers = Workers()
             workers.map(lambda job: train_member(cfg.committee, job,
                                                  atomic_numbers=campaign.atomic_numbers,
