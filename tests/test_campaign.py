@@ -87,7 +87,6 @@ def test_cli_reports_config_errors_cleanly(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-
 def test_walkers_can_continue_from_their_previous_iteration(finished_campaign):
     system = deep_update(TINY["systems"][0], {"md": {"start_from": "previous"}})
     cfg = config_from_dict({**TINY, "systems": [system]}, source="test",
