@@ -12,10 +12,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# Variables an MPI launcher (mpirun, srun, ...) sets in every rank.
-MPI_LAUNCHER_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK",
-                          "SLURM_STEP_NUM_TASKS", "MPI_LOCALNRANKS")
-if any(name in os.environ for name in MPI_LAUNCHER_VARIABLES):
+from alearn.procenv import launched_by_mpi
+
+if launched_by_mpi():
     # GPAW (imported early, by ASE's calculator plugins) refuses to run inside a
     # launcher unless told which MPI to use; share mpi4py's. Must precede any ASE import.
     os.environ.setdefault("GPAW_MPI_BACKEND", "mpi4py")

@@ -20,7 +20,6 @@ marked done and redoes only the interrupted stage.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ from alearn.oracles import make_oracle, settings_hash
 from alearn.parallel import Workers
 from alearn.seeding import derive_seed
 from alearn.selection import select
-from alearn.state import Stages, read_json, write_json_atomic
+from alearn.state import Stages, read_json, write_json_atomic, write_text_atomic
 from alearn.structures import perturbed_copies, read_start
 from alearn.training import plan_committee, train_member, write_committee_data, write_extxyz
 from alearn.uncertainty import Zone, frame_zone
@@ -105,7 +104,7 @@ class Campaign:
                  workers: Workers | None = None) -> None:
         self.cfg = config if isinstance(config, CampaignConfig) else load_config(config)
         self.workdir = Path(workdir).resolve()
-        self.workers = workers or Workers.from_environment(self.cfg)
+        self.workers = workers or Workers.from_environment()
         self.stages = Stages(self.workdir)
         oc = self.cfg.oracle
         in_process_mpi = oc.kind == "gpaw" and oc.isolation == "inline" and self.workers.size > 1
@@ -171,9 +170,8 @@ class Campaign:
             self.workdir.mkdir(parents=True, exist_ok=True)
             write_json_atomic(state_file, {"frozen_digest": digest, "status": "running"})
         if self.workers.is_writer:  # the settings in force (stop, baseline, ... may change)
-            tmp = self.workdir / ".config.yaml.tmp"
-            tmp.write_text(yaml.safe_dump(self.cfg.model_dump(mode="json"), sort_keys=False))
-            os.replace(tmp, self.workdir / "config.yaml")
+            write_text_atomic(self.workdir / "config.yaml",
+                              yaml.safe_dump(self.cfg.model_dump(mode="json"), sort_keys=False))
         self.workers.barrier()
 
     # ------------------------------------------------------------------ the loop

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,23 +129,13 @@ class Dataset:
         """Rows still waiting for a label (e.g. interrupted by a kill)."""
         return self.rows(status="selected")
 
-    def labeled_atoms(self, split: str | None = None, *, oracle_hash: str | None = None
-                      ) -> list[Atoms]:
+    def labeled_atoms(self, split: str | None = None) -> list[Atoms]:
         """Labeled structures with ``REF_*`` keys (mace-torch conventions), plus
         ``BASE_*``/``DELTA_*`` and ``baseline_hash`` where a baseline is stored."""
         sel = {"status": "labeled"}
         if split:
             sel["split"] = split
-        frames = []
-        for row in self.rows(**sel):
-            if oracle_hash is not None and row.get("oracle_hash") != oracle_hash:
-                continue
-            frames.append(row_to_ref_atoms(row))
-        return frames
-
-    def oracle_hashes(self) -> Counter:
-        """How many labeled rows each oracle settings hash has."""
-        return Counter(r.get("oracle_hash") for r in self.db.select(status="labeled"))
+        return [row_to_ref_atoms(row) for row in self.rows(**sel)]
 
     def count(self, **selection) -> int:
         return self.db.count(**selection)
@@ -184,7 +174,3 @@ def row_to_ref_atoms(row) -> Atoms:
         atoms = delta_frame(atoms, result, baseline_hash=base["hash"])
     return atoms
 
-
-def iter_status_counts(ds: Dataset, iterations: Iterable[int]) -> dict[int, Counter]:
-    """Per-iteration counts of row status."""
-    return {it: ds.counts_by("status", iteration=it) for it in iterations}

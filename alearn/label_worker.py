@@ -8,9 +8,6 @@ atomically. Whatever happens to the worker (segfault, ``MPI_Abort``, a
 non-zero exit, the time limit) becomes :class:`alearn.errors.LabelFailed`
 with a reason and the tail of its stderr; the caller's process survives.
 
-:func:`label_inline` is the in-process path (no isolation, no start-up
-cost, same result type).
-
 Files in the work folder
 ------------------------
 ``atoms.json``        the structure (ASE JSON)
@@ -33,7 +30,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +39,13 @@ from ase import Atoms
 
 from alearn.config import OracleConfig
 from alearn.errors import ConfigError, LabelFailed
-from alearn.oracles.base import Label, Oracle
+from alearn.procenv import rank_from_environment, worker_env
+from alearn.state import write_text_atomic
+from alearn.oracles.base import Label
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_LAUNCHER", "label_inline", "main", "run_label", "worker_command",
-           "worker_env"]
+__all__ = ["DEFAULT_LAUNCHER", "main", "run_label", "worker_command"]
 
 ATOMS_FILE = "atoms.json"
 CONFIG_FILE = "oracle.json"
@@ -59,33 +57,6 @@ DEFAULT_LAUNCHER: tuple[str, ...] = ("mpirun", "-np", "{ranks}")
 #: seconds between SIGTERM and SIGKILL when a worker overruns its time limit
 KILL_GRACE_S = 3.0
 STDERR_TAIL_CHARS = 2000
-
-# Set by MPI launchers for the processes they start. A worker started without
-# a launcher must not inherit them: GPAW would believe it runs under MPI (and
-# refuse its serial backend) and Open MPI forbids a nested mpirun.
-_LAUNCHER_ENV_PREFIXES = (
-    "OMPI_COMM_WORLD_", "OMPI_MCA_ess", "OMPI_MCA_orte", "OMPI_MCA_pmix", "OMPI_MCA_prte",
-    "OMPI_UNIVERSE_SIZE", "OMPI_FIRST_RANKS", "OMPI_APP_CTX", "OMPI_NUM_APP_CTX",
-    "OMPI_ARGV", "OMPI_COMMAND", "OMPI_FILE_LOCATION", "OMPI_MCA_initial_wdir",
-    "PMIX_", "PMI_", "PRTE_", "HYDRA_", "I_MPI_MPIRUN", "I_MPI_HYDRA", "MPI_LOCALNRANKS",
-    "MPI_LOCALRANKID",
-)
-_RANK_VARIABLES = ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID")
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                     "BLIS_NUM_THREADS")
-
-
-# --------------------------------------------------------------------------- in process
-def label_inline(oracle: Oracle, atoms: Atoms) -> Label:
-    """Label ``atoms`` in this process (no isolation: a crash takes the caller down).
-
-    Raises
-    ------
-    LabelFailed
-        As raised by the oracle.
-    """
-    return oracle.label(atoms)
-
 
 # --------------------------------------------------------------------------- parent side
 def worker_command(workdir: Path, *, ranks: int = 1,
@@ -101,37 +72,6 @@ def worker_command(workdir: Path, *, ranks: int = 1,
         return python
     template = DEFAULT_LAUNCHER if launcher is None else tuple(launcher)
     return [part.replace("{ranks}", str(ranks)) for part in template] + python
-
-
-def worker_env(*, parallel: bool, base: Mapping[str, str] | None = None,
-               threads: int = 1) -> dict[str, str]:
-    """Environment of a worker: ``threads`` BLAS/OpenMP threads per rank, MPI set up for GPAW.
-
-    Parameters
-    ----------
-    parallel
-        True when the worker is started through a launcher: GPAW then uses its
-        compiled-in MPI (``GPAW_MPI_BACKEND=cgpaw``, unless set), which is
-        what ``gpaw python`` does. False: launcher variables inherited from
-        a parent that itself runs under MPI are removed.
-    base
-        Environment to start from (default ``os.environ``).
-    threads
-        BLAS/OpenMP threads per process (1 for labels; training may use more).
-    """
-    env = dict(os.environ if base is None else base)
-    for name in _THREAD_VARIABLES:
-        env[name] = str(threads)
-    if parallel:
-        env.setdefault("GPAW_MPI_BACKEND", "cgpaw")
-        if hasattr(os, "geteuid") and os.geteuid() == 0:  # Open MPI refuses root otherwise
-            env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
-            env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-    else:
-        env = {k: v for k, v in env.items() if not k.startswith(_LAUNCHER_ENV_PREFIXES)}
-        if env.get("GPAW_MPI_BACKEND") in ("cgpaw", "mpi4py"):
-            env.pop("GPAW_MPI_BACKEND")
-    return env
 
 
 def run_label(oracle_config: OracleConfig, atoms: Atoms, *, workdir: Path, ranks: int = 1,
@@ -189,8 +129,8 @@ def _write_inputs(workdir: Path, oracle_config: OracleConfig, atoms: Atoms) -> N
     (workdir / RESULT_FILE).unlink(missing_ok=True)
     work = atoms.copy()
     work.calc = None
-    _write_atomic(workdir / ATOMS_FILE, encode(work))
-    _write_atomic(workdir / CONFIG_FILE, oracle_config.model_dump_json())
+    write_text_atomic(workdir / ATOMS_FILE, encode(work))
+    write_text_atomic(workdir / CONFIG_FILE, oracle_config.model_dump_json())
 
 
 def _run(command: list[str], *, env: dict[str, str], workdir: Path,
@@ -294,21 +234,7 @@ def _load_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 # --------------------------------------------------------------------------- worker side
-def _rank() -> int:
-    for name in _RANK_VARIABLES:
-        value = os.environ.get(name)
-        if value is not None and value.isdigit():
-            return int(value)
-    return 0
-
-
 def _result_of(workdir: Path) -> dict[str, Any]:
     from ase.io.jsonio import decode
 
@@ -345,8 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     workdir = Path(args[0])
     result = _result_of(workdir)
-    if _rank() == 0:
-        _write_atomic(workdir / RESULT_FILE, json.dumps(result, default=_json_default))
+    if rank_from_environment() == 0:
+        write_text_atomic(workdir / RESULT_FILE, json.dumps(result, default=_json_default))
     return 0
 
 

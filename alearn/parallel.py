@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from alearn import MPI_LAUNCHER_VARIABLES
 from alearn.errors import AlearnError
+from alearn.procenv import launched_by_mpi
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -30,7 +30,7 @@ R = TypeVar("R")
 
 def _mpi_world():
     """COMM_WORLD if this process was started by an MPI launcher with >1 ranks."""
-    if not any(k in os.environ for k in MPI_LAUNCHER_VARIABLES):
+    if not launched_by_mpi():
         return None
     from mpi4py import MPI
 
@@ -63,7 +63,7 @@ class Workers:
         self.threads = threads or max(1, _cores() // self.size)
 
     @classmethod
-    def from_environment(cls, cfg=None) -> Workers:
+    def from_environment(cls) -> Workers:
         return cls(_mpi_world())
 
     def gpaw_group_communicator(self, group_size: int):

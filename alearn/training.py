@@ -29,8 +29,9 @@ from ase.io import write
 
 from alearn.config import CommitteeConfig
 from alearn.errors import AlearnError
-from alearn.label_worker import worker_env
+from alearn.procenv import worker_env
 from alearn.seeding import derive_seed
+from alearn.state import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -189,9 +190,8 @@ def train_member(cfg: CommitteeConfig, job: MemberJob, *, atomic_numbers: Sequen
 
 def write_extxyz(frames: Sequence[Atoms], path: Path) -> None:
     """Write frames to extxyz atomically (temp file + rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp, list(frames), format="extxyz", parallel=False)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        write(tmp, list(frames), format="extxyz", parallel=False)
 
 
 def write_committee_data(jobs: Sequence[MemberJob], subsets: Sequence[np.ndarray],

@@ -15,7 +15,8 @@ from ase.build import bulk, molecule
 
 from alearn.config import GPAWSettings, OracleConfig
 from alearn.errors import ConfigError, LabelFailed
-from alearn.label_worker import label_inline, run_label, worker_command, worker_env
+from alearn.label_worker import run_label, worker_command
+from alearn.procenv import worker_env
 from alearn.oracles import make_oracle
 
 TESTS = Path(__file__).resolve().parent
@@ -46,7 +47,7 @@ def test_worker_equals_inline(tmp_path):
     atoms = _cu()
     before = atoms.copy()
     worker = run_label(config, atoms, workdir=tmp_path / "w")
-    inline = label_inline(make_oracle(config), atoms)
+    inline = make_oracle(config).label(atoms)
     assert worker.energy == pytest.approx(inline.energy, abs=1e-12)
     np.testing.assert_allclose(worker.forces, inline.forces, atol=1e-12)
     np.testing.assert_allclose(worker.stress, inline.stress, atol=1e-12)
