@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from .arrhenius import ArrheniusResult
-from .conductivity import CollectiveConductivity, TransportResult
-from .diffusion import Curve
-from .fitting import FitWindow, fit_lines
-from .nemd import NEMDResult
 from .results import Estimate
+from .transport.analysis import TransportResult
+from .transport.arrhenius import ArrheniusResult
+from .transport.collective import CollectiveConductivity
+from .transport.curves import Curve
+from .transport.field_response import NEMDResult
+from .transport.fitting import FitWindow, fit_lines
 from .units import KB_EV_PER_K
 
 _DPI = 130

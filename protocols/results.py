@@ -1,11 +1,12 @@
-"""Small result types shared by the transport protocols: estimates with errors, JSON I/O."""
+"""Small result types shared by the protocols: estimates with errors, tables, JSON-ready data.
+
+Results are written with :func:`alearn.state.write_json_atomic` after
+:func:`to_jsonable`.
+"""
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,35 +122,6 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     return obj
-
-
-def write_json_atomic(data: dict[str, Any], path: str | os.PathLike) -> Path:
-    """Write ``data`` as indented JSON through a temporary file and ``os.replace``.
-
-    Parameters
-    ----------
-    data
-        JSON-serialisable mapping (see :func:`to_jsonable`).
-    path
-        Destination file; parent folders are created.
-
-    Returns
-    -------
-    Path
-        The written path.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(to_jsonable(data), fh, indent=2, allow_nan=True)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def format_table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:

@@ -17,7 +17,7 @@ from alearn.protocols import (
     detect_linear_regime,
     self_diffusion,
 )
-from alearn.protocols.correlations import autocorrelation_sum, block_slices, msd_sum
+from alearn.protocols.transport.correlations import autocorrelation_sum, block_slices, msd_sum
 
 
 @pytest.fixture(scope="module")

@@ -79,7 +79,7 @@ def test_peculiar_thermostat_keeps_the_drift(free_calc, tmp_path):
         gained = traj.velocities_A_fs[-1, idx, 2].mean() - traj.velocities_A_fs[0, idx, 2].mean()
         accel = q * 0.05 / (atoms[idx[0]].mass * AMU)  # Å/fs²
         assert gained == pytest.approx(accel * 1000.0, rel=1e-6)
-    from alearn.protocols.nemd import peculiar_temperature
+    from alearn.protocols.transport.field_response import peculiar_temperature
 
     assert peculiar_temperature(traj.time_slice(500.0)) == pytest.approx(300.0, rel=0.3)
 

@@ -1,20 +1,15 @@
-"""Non-equilibrium MD under a uniform electric field: current, conductivity, linear response.
+"""Steady-state response to a uniform electric field: current, conductivity, linear response.
 
-The field adds ``q_i E`` to the forces
-(:class:`~alearn.calculators.efield.ElectricFieldCalculator`).
-In the steady state the charge current density along the field is
+In the steady state of a field-driven run the charge current density along
+the field is
 
     ``J = 1/(V Δt) Σ_i q_i [r_i(t0 + Δt) - r_i(t0)]·Ê``
 
 (from unwrapped positions, so no velocity sampling is needed) and the
 conductivity is ``σ(E) = <J> / |E|``. In linear response σ does not depend on
 |E| and equals the equilibrium (Einstein–Helfand / Green–Kubo) value;
-:func:`linear_response` reports up to which field that holds.
-
-The default thermostat for field-driven runs is
-:class:`~alearn.protocols.thermostats.PeculiarBussi`, which thermostats the
-velocities relative to each species' drift and so removes the Joule heat
-without damping the current.
+:func:`linear_response` reports up to which field that holds. The runs
+themselves are in :mod:`.nemd`.
 """
 
 from __future__ import annotations
@@ -23,32 +18,29 @@ import logging
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from ase import Atoms
-from ase.calculators.calculator import BaseCalculator
 
 from alearn.errors import ConfigError
+from alearn.state import write_json_atomic
 
-from ..calculators.efield import ElectricFieldCalculator
-from .conductivity import atom_charges
-from .correlations import block_slices
-from .fitting import FitWindow
-from .md import MDOptions, MDRun, run_md
-from .results import Estimate, format_table, write_json_atomic
-from .trajectory import MDTrajectory, load_trajectory
-from .units import (
+from ..results import Estimate, format_table, to_jsonable
+from ..trajectory import MDTrajectory
+from ..units import (
     AMU_A2_PER_FS2_TO_EV,
     CURRENT_DENSITY_TO_A_PER_M2,
     KB_EV_PER_K,
     S_PER_M_TO_MS_PER_CM,
     V_PER_A_TO_V_PER_M,
 )
+from .correlations import block_slices
+from .fitting import FitWindow
+from .readers import atom_charges
 
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class NEMDOptions:
@@ -186,42 +178,6 @@ def peculiar_temperature(traj: MDTrajectory) -> float | None:
     return float(2.0 * kinetic * AMU_A2_PER_FS2_TO_EV / (dof * KB_EV_PER_K))
 
 
-def run_nemd(
-    atoms: Atoms,
-    calculator: BaseCalculator,
-    charges: Mapping[str, float],
-    path: str | os.PathLike,
-    *,
-    field_V_A: Sequence[float],
-    options: MDOptions,
-) -> MDRun:
-    """Run (or resume) MD with the field force ``q E`` added to ``calculator``'s forces.
-
-    Parameters
-    ----------
-    atoms
-        Starting structure (ideally equilibrated without field).
-    calculator
-        Interatomic calculator; it is wrapped, not modified.
-    charges
-        Charge per species in e.
-    path
-        Trajectory file (resumed if it has frames).
-    field_V_A
-        Field vector in V/Å.
-    options
-        MD settings; use ``thermostat="peculiar_bussi"`` (a warning is logged
-        otherwise, since other thermostats damp the drift).
-    """
-    if options.thermostat != "peculiar_bussi":
-        log.warning("run_nemd: thermostat %r acts on the full velocities and damps the field-"
-                    "driven drift; use 'peculiar_bussi' unless the friction is physical",
-                    options.thermostat)
-    field_calc = ElectricFieldCalculator(calculator, dict(charges), field_V_A)
-    info = {"field_V_A": [float(x) for x in field_V_A]}
-    return run_md(atoms, field_calc, path, options=options, extra_info=info)
-
-
 @dataclass(frozen=True)
 class NEMDResult:
     """σ at several fields and where linear response holds.
@@ -256,7 +212,7 @@ class NEMDResult:
 
     def to_json(self, path: str | os.PathLike) -> None:
         """Write :meth:`to_dict` to ``path`` atomically."""
-        write_json_atomic(self.to_dict(), path)
+        write_json_atomic(path, to_jsonable(self.to_dict()))
 
     def __str__(self) -> str:
         rows = [[f"{r.field_strength_V_A:.4g}", f"{r.current_density_A_m2}",
@@ -309,56 +265,3 @@ def _weighted_mean(estimates: Sequence[Estimate]) -> Estimate:
     w = np.array([1.0 / max(e.stderr, 1e-300) ** 2 for e in estimates])
     v = np.array([e.value for e in estimates])
     return Estimate(float(np.sum(w * v) / w.sum()), float(1.0 / math.sqrt(w.sum())), 0)
-
-
-def nemd_conductivity(
-    atoms: Atoms,
-    calculator: BaseCalculator,
-    charges: Mapping[str, float],
-    workdir: str | os.PathLike,
-    *,
-    field_strengths_V_A: Sequence[float],
-    direction: Sequence[float] = (0.0, 0.0, 1.0),
-    md_options: MDOptions,
-    options: NEMDOptions | None = None,
-) -> NEMDResult:
-    """Field-driven runs at several field strengths, their σ, and the linear-response check.
-
-    Each field gets its own resumable trajectory ``workdir/nemd_E<|E|>.traj``
-    and its own random stream (seed offset by the field index).
-
-    Parameters
-    ----------
-    atoms
-        Equilibrated starting structure (shared by all fields).
-    calculator
-        Interatomic calculator.
-    charges
-        Charge per species in e.
-    workdir
-        Folder for the trajectories.
-    field_strengths_V_A
-        Field magnitudes |E| in V/Å (> 0).
-    direction
-        Field direction (normalised here).
-    md_options
-        MD settings (``thermostat="peculiar_bussi"`` recommended).
-    options
-        Analysis settings (defaults: ``NEMDOptions()``).
-    """
-    options = options or NEMDOptions()
-    unit = np.asarray(direction, dtype=float)
-    if unit.shape != (3,) or not np.linalg.norm(unit) > 0:
-        raise ConfigError(f"nemd_conductivity: direction={direction!r} must be a non-zero 3-vector")
-    unit = unit / np.linalg.norm(unit)
-    workdir = Path(workdir)
-    responses = []
-    for k, strength in enumerate(field_strengths_V_A):
-        if strength <= 0:
-            raise ConfigError(f"nemd_conductivity: field strength {strength} V/Å must be > 0")
-        path = workdir / f"nemd_E{strength:.6g}.traj"
-        opts = replace(md_options, seed=md_options.seed + 1000 * (k + 1))
-        run_nemd(atoms, calculator, charges, path, field_V_A=strength * unit, options=opts)
-        responses.append(field_response(load_trajectory(path), charges, strength * unit,
-                                        options=options))
-    return linear_response(responses, n_sigma=options.n_sigma)

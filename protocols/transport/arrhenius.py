@@ -19,9 +19,10 @@ from typing import Any, Literal
 import numpy as np
 
 from alearn.errors import ConfigError
+from alearn.state import write_json_atomic
 
-from .results import Estimate, format_table, write_json_atomic
-from .units import KB_EV_PER_K
+from ..results import Estimate, format_table, to_jsonable
+from ..units import KB_EV_PER_K
 
 Quantity = Literal["conductivity", "diffusion"]
 
@@ -89,7 +90,7 @@ class ArrheniusResult:
 
     def to_json(self, path: str | os.PathLike) -> None:
         """Write :meth:`to_dict` to ``path`` atomically."""
-        write_json_atomic(self.to_dict(), path)
+        write_json_atomic(path, to_jsonable(self.to_dict()))
 
     def __str__(self) -> str:
         lo, hi = self.extrapolated_interval
