@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import math
+import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -46,14 +49,26 @@ COLUMNS = [("iteration", "iter"), ("dataset", "data"), ("labeled", "lab"), ("fai
            ("explore_s", "explore s"), ("label_s", "label s"), ("init_s", "init s")]
 
 
-def print_status(workdir: Path) -> None:
-    from alearn.report import campaign_status, iteration_table
-
+def campaign_workdir(workdir: Path) -> Path:
+    """``workdir`` if it holds a campaign (a ``campaign.json``), else an AlearnError."""
+    if not workdir.exists():
+        raise AlearnError(f"{workdir}: no such directory; give the --workdir of a campaign")
+    if not workdir.is_dir():
+        raise AlearnError(f"{workdir}: is a file, not a campaign work directory")
     if not (workdir / "campaign.json").is_file():
         raise AlearnError(f"{workdir}: not a campaign work directory (no campaign.json)")
-    state = campaign_status(workdir)
+    return workdir
+
+
+def print_status(workdir: Path) -> None:
+    """Print a campaign's state and per-iteration table; reads, never writes."""
+    from alearn.report import campaign_status, iteration_table
+
+    state = campaign_status(campaign_workdir(workdir))
     rows = iteration_table(workdir)
     print(f"campaign {workdir}: {state.get('status')}")
+    if not (workdir / "dataset.db").exists():
+        print("no dataset yet (no dataset.db): nothing has been labeled")
     table = [[h for _, h in COLUMNS]] + [[_fmt(r.get(k)) for k, _ in COLUMNS] for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
     for row in table:
@@ -62,30 +77,85 @@ def print_status(workdir: Path) -> None:
           "trust-window zone; E/F = committee validation RMSE; times in seconds")
 
 
+def check_output_file(path: Path) -> None:
+    """Refuse an output path that cannot be written, before any work."""
+    if path.is_dir():
+        raise AlearnError(f"{path}: is a directory; give a file name, e.g. {path / 'data.xyz'}")
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise AlearnError(f"{path}: cannot write it, its folder {parent} {what}; create the "
+                          "folder first or give another path")
+    if not os.access(parent, os.W_OK):
+        raise AlearnError(f"{path}: cannot write it, its folder {parent} is not writable; "
+                          "give another path")
+
+
+def export(workdir: Path, output: Path, *, split: str | None) -> int:
+    """Write a campaign's labeled frames to ``output`` (extxyz); returns the count."""
+    from alearn.dataset import Dataset
+    from alearn.report import dataset_error, open_dataset_read_only
+
+    db_path = campaign_workdir(workdir) / "dataset.db"
+    if not db_path.exists():
+        raise AlearnError(f"{workdir}: no dataset.db yet; the campaign has labeled nothing")
+    check_output_file(output)
+    open_dataset_read_only(db_path)  # a damaged file is named, and never initialized
+    try:
+        return Dataset(db_path).export(output, split=split)
+    except sqlite3.DatabaseError as err:
+        raise dataset_error(db_path, err) from None
+    except OSError as err:
+        raise AlearnError(f"cannot write {output}: {err.strerror or err}; check the path and "
+                          "its permissions (or free disk space)") from None
+
+
+def _run(args: argparse.Namespace) -> None:
+    from alearn.campaign import Campaign
+
+    workdir = args.workdir or Path("runs") / args.config.stem
+    result = Campaign(args.config, workdir).run()
+    if result.workdir and _is_writer():
+        print(f"campaign {result.status} after {result.iterations} iterations: "
+              f"{result.n_labeled} labels ({result.n_failed} failed) in {result.workdir}")
+
+
+def _dispatch(args: argparse.Namespace) -> None:
+    if args.command == "run":
+        _run(args)
+    elif args.command == "status":
+        print_status(args.workdir)
+    elif args.command == "export":
+        n = export(args.workdir, args.output, split=args.split)
+        print(f"wrote {n} labeled frames to {args.output}")
+
+
+# Errors of the file system that are the user's to fix, even without a file name.
+_USER_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+
+
+def os_error_message(err: OSError) -> str:
+    """One line for an OSError about a file: which file, why, what to do."""
+    why = err.strerror or str(err)
+    if err.filename is None:
+        return f"{why}; check the paths and their permissions (or free disk space)"
+    name = err.filename if err.filename2 is None else f"{err.filename} -> {err.filename2}"
+    return f"cannot write {name}: {why}; check the path and its permissions (or free disk space)"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        if args.command == "run":
-            from alearn.campaign import Campaign
-
-            workdir = args.workdir or Path("runs") / args.config.stem
-            result = Campaign(args.config, workdir).run()
-            if result.workdir and _is_writer():
-                print(f"campaign {result.status} after {result.iterations} iterations: "
-                      f"{result.n_labeled} labels ({result.n_failed} failed) in {result.workdir}")
-        elif args.command == "status":
-            print_status(args.workdir)
-        elif args.command == "export":
-            from alearn.dataset import Dataset
-
-            if not (args.workdir / "dataset.db").is_file():
-                raise AlearnError(f"{args.workdir}: no dataset.db; is this a campaign workdir?")
-            n = Dataset(args.workdir / "dataset.db").export(args.output, split=args.split)
-            print(f"wrote {n} labeled frames to {args.output}")
+        _dispatch(args)
     except AlearnError as err:
         print(f"alearn: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        if err.filename is None and err.errno not in _USER_ERRNOS:
+            raise  # not about a file the user named: a bug, keep the traceback
+        print(f"alearn: error: {os_error_message(err)}", file=sys.stderr)
         return 2
     return 0
 

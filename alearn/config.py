@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from ase.data import chemical_symbols
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from alearn.errors import ConfigError
 
@@ -127,11 +129,18 @@ class BaselineConfig(_Strict):
 
 
 # --------------------------------------------------------------------------- systems
+def _positive_temperatures(values: list[float]) -> None:
+    bad = [t for t in values if not (math.isfinite(t) and t > 0)]
+    if bad:
+        raise ValueError(f"temperatures are absolute and must be above 0 K; got {bad}")
+
+
 class MDConfig(_Strict):
     """Exploration MD of one system's walkers."""
 
     ensemble: Literal["nvt", "npt"] = "nvt"
-    temperature_K: float | list[float] = Field(300.0, description="one value or one per walker")
+    temperature_K: float | list[float] = Field(
+        300.0, description="one value for all walkers, or a list with one per walker")
     temperature_ramp_K: tuple[float, float] | None = Field(
         None, description="(first, last): temperature scaled linearly over iterations"
     )
@@ -146,14 +155,33 @@ class MDConfig(_Strict):
     pressure_bar: float = 1.0
     barostat_tau_fs: float = Field(1000.0, gt=0)
 
+    @field_validator("temperature_K")
+    @classmethod
+    def _temperatures(cls, value: float | list[float]) -> float | list[float]:
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            raise ValueError("empty list; give one temperature (K) for all walkers or one "
+                             "per walker")
+        _positive_temperatures(values)
+        return value
+
+    @field_validator("temperature_ramp_K")
+    @classmethod
+    def _ramp(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None:
+            _positive_temperatures(list(value))
+        return value
+
     def walker_temperature_K(self, walker: int, iteration: int, n_iterations: int) -> float:
-        """Temperature of ``walker`` in ``iteration`` (1-based) of ``n_iterations``."""
+        """Temperature (K) of ``walker`` (0-based) in ``iteration`` (1-based) of
+        ``n_iterations``. A list holds one temperature per walker (checked by
+        :class:`SystemConfig`)."""
         if self.temperature_ramp_K is not None:
             first, last = self.temperature_ramp_K
             frac = 0.0 if n_iterations <= 1 else (iteration - 1) / (n_iterations - 1)
             return first + frac * (last - first)
         if isinstance(self.temperature_K, list):
-            return self.temperature_K[walker % len(self.temperature_K)]
+            return self.temperature_K[walker]
         return self.temperature_K
 
 
@@ -167,6 +195,17 @@ class SystemConfig(_Strict):
     walkers: int = Field(1, ge=1)
     md: MDConfig = MDConfig()
     max_selected: int = Field(8, ge=1, description="labels per iteration for this system")
+
+    @model_validator(mode="after")
+    def _one_temperature_per_walker(self) -> SystemConfig:
+        temps = self.md.temperature_K
+        if isinstance(temps, list) and len(temps) != self.walkers:
+            where = f"systems[{self.name}]"
+            raise ValueError(
+                f"{where}.md.temperature_K lists {len(temps)} temperatures but {where}.walkers "
+                f"is {self.walkers}; give one temperature per walker (a list of {self.walkers}), "
+                f"one number for all walkers, or set walkers: {len(temps)}")
+        return self
 
 
 # --------------------------------------------------------------------------- data
@@ -217,8 +256,19 @@ class TrainingConfig(_Strict):
     stress_weight: float = Field(1.0, ge=0)
     patience: int = Field(50, gt=0)
     e0s: Literal["average"] | dict[str, float] = Field(
-        "average", description="'average' (least squares, mace-torch) or per-element eV"
+        "average", description="'average' (least squares, mace-torch) or per-element eV, "
+        "e.g. {H: -13.6, O: -2041.8}; a mapping must cover every element of the systems"
     )
+
+    @field_validator("e0s")
+    @classmethod
+    def _element_symbols(cls, value: str | dict[str, float]) -> str | dict[str, float]:
+        if isinstance(value, dict):
+            unknown = sorted(k for k in value if k not in chemical_symbols[1:])
+            if unknown:
+                raise ValueError(f"unknown element symbols {unknown}; use symbols such as "
+                                 "'H', 'O', 'Cu' (case matters)")
+        return value
 
 
 class CommitteeConfig(_Strict):
@@ -301,17 +351,33 @@ class CampaignConfig(_Strict):
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _format_errors(err: ValidationError, source: str) -> str:
-    lines = [f"{source}: invalid campaign configuration"]
+def _key(loc: tuple, data: Any) -> str:
+    """``systems.0.md.x`` → ``systems[<name>].md.x`` (the index when there is no name)."""
+    parts = [str(p) for p in loc]
+    if len(loc) >= 2 and loc[0] == "systems" and isinstance(loc[1], int):
+        systems = data.get("systems") if isinstance(data, dict) else None
+        entry = systems[loc[1]] if isinstance(systems, list) and loc[1] < len(systems) else None
+        name = entry.get("name") if isinstance(entry, dict) else None
+        parts[:2] = [f"systems[{name if isinstance(name, str) else loc[1]}]"]
+    return ".".join(parts) or "(top level)"
+
+
+def _format_errors(err: ValidationError, source: str, data: Any = None) -> str:
+    """One line for one problem; a header and one line per problem for several."""
+    problems = []
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see docs/config.md for the keys)"
         elif e["type"] == "missing":
             msg = "required key is missing"
-        lines.append(f"  - key '{key}': {msg}")
-    return "\n".join(lines)
+        elif e["type"] == "value_error" and "error" in e.get("ctx", {}):
+            msg = str(e["ctx"]["error"])
+        problems.append(f"key '{_key(e['loc'], data)}': {msg}")
+    head = f"{source}: invalid campaign configuration"
+    if len(problems) == 1:
+        return f"{head}: {problems[0]}"
+    return "\n".join([head] + [f"  - {p}" for p in problems])
 
 
 def config_from_dict(data: dict[str, Any], *, source: str = "<dict>", base_dir: Path | None = None
@@ -325,7 +391,7 @@ def config_from_dict(data: dict[str, Any], *, source: str = "<dict>", base_dir: 
     try:
         return CampaignConfig.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_format_errors(err, source)) from None
+        raise ConfigError(_format_errors(err, source, data)) from None
 
 
 def load_config(path: str | Path) -> CampaignConfig:

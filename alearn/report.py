@@ -1,17 +1,28 @@
-"""Per-iteration reports: validation metrics, plots (PNG) and the campaign log file."""
+"""Per-iteration reports: validation metrics, plots (PNG), the campaign log file,
+and what ``alearn status`` shows.
+
+Plots are :class:`matplotlib.figure.Figure` objects saved to PNG (no pyplot,
+no global backend). Reading a campaign's state never writes: the dataset is
+opened read-only, and a damaged file is reported by name.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import sqlite3
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from ase import Atoms
+from ase.db.sqlite import SQLite3Database
 
 from alearn.config import UncertaintyConfig
-from alearn.state import read_json
+from alearn.errors import AlearnError
 
 
 @contextlib.contextmanager
@@ -36,13 +47,11 @@ def log_to_file(path: Path, *, enabled: bool = True) -> Iterator[None]:
         handler.close()
 
 
-def _pyplot():
-    import matplotlib
+def _figure(width_in: float, height_in: float):
+    """A new figure, independent of pyplot's global state."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(figsize=(width_in, height_in), dpi=120)
 
 
 def validation_metrics(calc, valid: Sequence[Atoms], out_dir: Path) -> dict[str, float]:
@@ -73,9 +82,9 @@ def validation_metrics(calc, valid: Sequence[Atoms], out_dir: Path) -> dict[str,
 
 def _parity_plot(ref: np.ndarray, pred: np.ndarray, std: np.ndarray, rmse: float,
                  path: Path) -> None:
-    plt = _pyplot()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(4.5, 4.2), dpi=120)
+    fig = _figure(4.5, 4.2)
+    ax = fig.subplots()
     sc = ax.scatter(ref, pred, c=std, s=6, cmap="viridis")
     lim = [min(ref.min(), pred.min()), max(ref.max(), pred.max())]
     ax.plot(lim, lim, "k--", lw=0.8)
@@ -85,7 +94,6 @@ def _parity_plot(ref: np.ndarray, pred: np.ndarray, std: np.ndarray, rmse: float
     fig.colorbar(sc, ax=ax, label="committee force std (eV/Å)")
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def uncertainty_histogram(frames: Sequence[Atoms], ucfg: UncertaintyConfig, out_dir: Path) -> None:
@@ -94,9 +102,9 @@ def uncertainty_histogram(frames: Sequence[Atoms], ucfg: UncertaintyConfig, out_
     values = values[np.isfinite(values)]
     if not len(values):
         return
-    plt = _pyplot()
     out_dir.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(5, 3.5), dpi=120)
+    fig = _figure(5, 3.5)
+    ax = fig.subplots()
     top = max(values.max(), ucfg.hi) * 1.05
     ax.hist(values, bins=np.linspace(0, top, 40), color="0.5")
     for x, name, color in ((ucfg.lo, "lo", "tab:green"), (ucfg.hi, "hi", "tab:red")):
@@ -106,49 +114,140 @@ def uncertainty_histogram(frames: Sequence[Atoms], ucfg: UncertaintyConfig, out_
     ax.legend()
     fig.tight_layout()
     fig.savefig(out_dir / "uncertainty_hist.png")
-    plt.close(fig)
+
+
+def _read_only_uri(path: str | Path) -> str:
+    return f"{Path(path).resolve().as_uri()}?mode=ro"
+
+
+class ReadOnlyDatabase(SQLite3Database):
+    """An ``ase.db`` SQLite database opened read-only (``mode=ro``): reading it never
+    creates, initializes or changes the file."""
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(_read_only_uri(self.filename), uri=True, timeout=20)
+
+
+def dataset_error(path: Path, err: Exception) -> AlearnError:
+    """The error to raise when the dataset file ``path`` cannot be read."""
+    return AlearnError(
+        f"{path}: cannot be read as an alearn dataset, it is damaged or not an ASE database "
+        f"({err}); restore it from a backup, or start the campaign again in a new --workdir")
+
+
+@contextlib.contextmanager
+def reading_dataset(path: Path) -> Iterator[None]:
+    """Turn errors of reading the dataset file ``path`` into one that names it."""
+    try:
+        yield
+    except (sqlite3.DatabaseError, OSError, ValueError) as err:
+        raise dataset_error(path, err) from None
+
+
+def open_dataset_read_only(path: Path) -> ReadOnlyDatabase:
+    """The dataset file ``path`` (which must exist), opened read-only and checked.
+
+    Raises
+    ------
+    AlearnError
+        Naming ``path`` when it cannot be read (damaged, truncated, not a database).
+    """
+    if not path.is_file():
+        raise AlearnError(f"{path}: is not a file; the dataset file of a campaign must be one. "
+                          "Restore it from a backup, or start the campaign again in a new "
+                          "--workdir")
+    with reading_dataset(path), contextlib.closing(
+            sqlite3.connect(_read_only_uri(path), uri=True, timeout=20)) as con:
+        tables = con.execute("SELECT COUNT(*) FROM sqlite_master WHERE name='systems'")
+        if tables.fetchone()[0] == 0:
+            raise dataset_error(path, ValueError("it has no ASE database tables"))
+    db = ReadOnlyDatabase(str(path), use_lock_file=False, serial=True)
+    with reading_dataset(path):
+        db.count()
+    return db
+
+
+def read_state_file(path: Path, *, fix: str) -> Any:
+    """A JSON state file; a damaged or unreadable one raises an AlearnError naming it
+    and saying ``fix`` (what to do)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except ValueError as err:  # JSONDecodeError, UnicodeDecodeError
+        raise AlearnError(f"{path}: damaged, not valid JSON ({err}); {fix}") from None
+    except OSError as err:
+        raise AlearnError(f"{path}: cannot be read ({err.strerror}); check that it is a "
+                          "readable file") from None
+
+
+def _dataset_columns(db: ReadOnlyDatabase, iteration: int) -> dict:
+    rows = list(db.select(iteration=iteration))
+    status = Counter(r.get("status") for r in rows)
+    ranks = Counter(r.get("rank") for r in rows)
+    return dict(labeled=status.get("labeled", 0), failed=status.get("failed", 0),
+                pending=status.get("selected", 0),
+                dataset=db.count(f"iteration<={iteration}", status="labeled"),
+                per_rank=dict(sorted(ranks.items(), key=lambda kv: str(kv[0]))))
+
+
+_MARKER_FIX = "delete it and run 'alearn run' again to redo that stage"
+
+
+def _marker_columns(marker: Path) -> dict:
+    """Columns from one stage marker ``iter_NNN/<stage>.done.json`` (none if absent)."""
+    if not marker.is_file():
+        return {}
+    info = read_state_file(marker, fix=_MARKER_FIX)
+    stage = marker.name.removesuffix(".done.json")
+    try:
+        row = {f"{stage}_s": info.get("wall_s")}
+        if stage == "train":
+            row.update(n_train=info.get("n_train"),
+                       rmse_E_meV_atom=info.get("rmse_energy_meV_atom"),
+                       rmse_F_meV_A=info.get("rmse_forces_meV_A"))
+        if stage == "explore":
+            systems = info["systems"].values()
+            for key in ("trusted", "candidate", "rejected"):
+                row[key] = sum(s[key] for s in systems)
+            row["accurate_ratio"] = min(s["accurate_ratio"] for s in systems)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        raise AlearnError(f"{marker}: damaged, not a stage marker; {_MARKER_FIX}") from None
+    return row
 
 
 def iteration_table(workdir: Path) -> list[dict]:
-    """One dict per iteration from the stage markers (what ``alearn status`` prints)."""
-    from alearn.dataset import Dataset
+    """One dict per iteration from the stage markers and the dataset (what
+    ``alearn status`` prints). Only reads: without a ``dataset.db`` the rows have
+    no dataset columns.
+
+    Raises
+    ------
+    AlearnError
+        Naming a damaged or unreadable marker or dataset file.
+    """
     from alearn.state import Stages
 
     stages = Stages(workdir)
-    ds = Dataset(workdir / "dataset.db")
+    db_path = workdir / "dataset.db"
+    db = open_dataset_read_only(db_path) if db_path.exists() else None
     rows = []
     for it in stages.iterations():
-        row = {"iteration": it}
-        counts = ds.counts_by("status", iteration=it)
-        row.update(labeled=counts.get("labeled", 0), failed=counts.get("failed", 0),
-                   pending=counts.get("selected", 0),
-                   dataset=ds.db.count(f"iteration<={it}", status="labeled"))
-        row["per_rank"] = dict(sorted(ds.counts_by("rank", iteration=it).items(),
-                                      key=lambda kv: str(kv[0])))
+        row: dict = {"iteration": it}
+        if db is not None:
+            with reading_dataset(db_path):
+                row.update(_dataset_columns(db, it))
         for stage in ("init", "train", "explore", "select", "label"):
-            info = stages.done(it, stage)
-            if info:
-                row[f"{stage}_s"] = info.get("wall_s")
-                if stage == "train":
-                    row["n_train"] = info.get("n_train")
-                    row["rmse_E_meV_atom"] = info.get("rmse_energy_meV_atom")
-                    row["rmse_F_meV_A"] = info.get("rmse_forces_meV_A")
-                if stage == "explore":
-                    systems = info["systems"]
-                    for key in ("trusted", "candidate", "rejected"):
-                        row[key] = sum(s[key] for s in systems.values())
-                    row["accurate_ratio"] = min(s["accurate_ratio"] for s in systems.values())
+            row.update(_marker_columns(stages.iter_dir(it) / f"{stage}.done.json"))
         rows.append(row)
     return rows
-
 
 def learning_curve(workdir: Path) -> None:
     """Validation force RMSE and accurate ratio vs labels, over iterations."""
     rows = [r for r in iteration_table(workdir) if r.get("rmse_F_meV_A") is not None]
     if not rows:
         return
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 3.5), dpi=120)
+    fig = _figure(5, 3.5)
+    ax = fig.subplots()
     labels = [r["n_train"] for r in rows]
     ax.plot(labels, [r["rmse_F_meV_A"] for r in rows], "o-", label="force RMSE (validation)")
     ax.set_xlabel("training frames")
@@ -163,9 +262,20 @@ def learning_curve(workdir: Path) -> None:
     ax.set_title("learning curve")
     fig.tight_layout()
     fig.savefig(workdir / "learning_curve.png")
-    plt.close(fig)
 
 
 def campaign_status(workdir: Path) -> dict:
-    """The campaign's state file (status, iterations)."""
-    return read_json(workdir / "campaign.json")
+    """The campaign's state file ``campaign.json`` (status, iterations).
+
+    Raises
+    ------
+    AlearnError
+        Naming the file when it is damaged or unreadable.
+    """
+    path = workdir / "campaign.json"
+    fix = ("restore it, or delete it and run 'alearn run' with the campaign's config to "
+           "resume (the campaign's other files are kept)")
+    state = read_state_file(path, fix=fix)
+    if not isinstance(state, dict):
+        raise AlearnError(f"{path}: damaged, not a campaign state (a JSON object); {fix}")
+    return state

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import yaml
 from ase import Atoms
 
 from alearn import Campaign, ConfigError, load_config
 from alearn.config import config_from_dict
-from conftest import TINY, deep_update, write_campaign
+from alearn.preflight import check_before_labels, min_training_frames
+from conftest import REPO, TINY, deep_update, write_campaign
+
+CU = TINY["systems"][0]
 
 
 def test_valid_config_loads(tmp_path):
@@ -26,13 +30,56 @@ def test_valid_config_loads(tmp_path):
     ({"oracle": {"kind": "calculator"}}, "import_path"),
     ({"systems": [{"name": "a", "structure": "x.xyz"}, {"name": "a", "structure": "y.xyz"}]},
      "repeated: ['a']"),
-    ({"systems": [{"name": "bad name!", "structure": "x.xyz"}]}, "systems.0.name'"),
+    ({"systems": [{"name": "bad name!", "structure": "x.xyz"}]}, "systems[bad name!].name'"),
+    ({"systems": [{"name": 5, "structure": "x.xyz"}]}, "systems[0].name'"),
 ])
 def test_schema_errors_name_the_key(changes, fragment):
     with pytest.raises(ConfigError) as err:
         config_from_dict(deep_update(TINY, changes), source="my.yaml")
     assert "my.yaml" in str(err.value)
     assert fragment in str(err.value)
+
+
+def _system(**changes) -> dict:
+    return {"systems": [deep_update(CU, changes)]}
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    (_system(md={"temperature_K": -300}), "systems[cu].md.temperature_K': temperatures are "
+                                          "absolute and must be above 0 K; got [-300.0]"),
+    (_system(md={"temperature_K": 0}), "systems[cu].md.temperature_K': temperatures"),
+    (_system(md={"temperature_K": [500, -100]}), "above 0 K; got [-100.0]"),
+    (_system(md={"temperature_K": []}), "systems[cu].md.temperature_K': empty list"),
+    (_system(md={"temperature_ramp_K": [-10, 300]}),
+     "systems[cu].md.temperature_ramp_K': temperatures are absolute"),
+    (_system(walkers=3), "systems[cu].md.temperature_K lists 2 temperatures but "
+                         "systems[cu].walkers is 3; give one temperature per walker"),
+    (_system(walkers=1, md={"temperature_K": [300, 400, 500]}),
+     "lists 3 temperatures but systems[cu].walkers is 1"),
+    ({"committee": {"training": {"e0s": {"Cu": -1.0, "Cx": -2.0}}}},
+     "committee.training.e0s': unknown element symbols ['Cx']"),
+])
+def test_values_accepted_but_wrong(changes, fragment):
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(deep_update(TINY, changes), source="my.yaml")
+    message = str(err.value)
+    assert fragment in message
+    assert message.startswith("my.yaml: invalid campaign configuration: key '")
+    assert "\n" not in message and "Value error" not in message
+
+
+def test_one_temperature_per_walker():
+    cfg = config_from_dict(deep_update(TINY, _system(walkers=3, md={"temperature_K": [1, 2, 3]})))
+    md = cfg.systems[0].md
+    assert [md.walker_temperature_K(w, 1, 2) for w in range(3)] == [1, 2, 3]
+    cfg = config_from_dict(deep_update(TINY, _system(walkers=3, md={"temperature_K": 450})))
+    assert cfg.systems[0].md.walker_temperature_K(2, 1, 2) == 450
+
+
+def test_the_examples_validate():
+    cfg = load_config(REPO / "examples" / "demo" / "campaign.yaml")
+    check_before_labels(cfg, atomic_numbers=[1, 3, 8], n_initial_frames=12)
+    config_from_dict(TINY)
 
 
 def test_missing_key(tmp_path):
@@ -107,3 +154,86 @@ def test_resume_with_changed_oracle_is_refused(tmp_path, finished_campaign):
     changed.write_text(yaml.safe_dump({**cfg, "systems": TINY["systems"]}))
     with pytest.raises(ConfigError, match="started with different"):
         Campaign(changed, finished_campaign).run()
+
+
+# ----------------------------------------------------------------------------- preflight
+def _preflight(changes: dict, *, numbers=(29,), n_frames: int | None = 6) -> None:
+    cfg = config_from_dict(deep_update(TINY, changes))
+    check_before_labels(cfg, atomic_numbers=list(numbers), n_initial_frames=n_frames)
+
+
+def test_preflight_passes_the_tiny_campaign():
+    _preflight({})
+    _preflight({"committee": {"training": {"e0s": {"Cu": -0.1, "O": -2.0}}}})
+
+
+def test_cuda_without_a_gpu(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="committee.device is 'cuda' but torch .* sees no "
+                                          "usable GPU; set committee.device: cpu"):
+        _preflight({"committee": {"device": "cuda"}})
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    _preflight({"committee": {"device": "cuda"}})
+
+
+def test_cuda_on_this_machine():
+    import torch
+
+    if torch.cuda.is_available():
+        _preflight({"committee": {"device": "cuda"}})
+    else:
+        with pytest.raises(ConfigError, match="committee.device"):
+            _preflight({"committee": {"device": "cuda"}})
+
+
+def test_e0s_must_cover_every_element():
+    with pytest.raises(ConfigError, match=r"committee.training.e0s has no energy for \['H', "
+                                          r"'O'\], which the systems contain"):
+        _preflight({"committee": {"training": {"e0s": {"Cu": -0.1}}}}, numbers=(29, 8, 1, 8))
+
+
+@pytest.mark.parametrize("n, fraction, expected", [
+    (0, 0.2, 0), (1, 0.2, 0), (2, 0.2, 1), (3, 0.2, 2), (5, 0.2, 4), (6, 0.2, 4), (10, 0.1, 9),
+    (10, 0.0, 10), (2, 0.0, 2), (12, 0.2, 9),
+])
+def test_min_training_frames(n, fraction, expected):
+    assert min_training_frames(n, fraction) == expected
+
+
+def test_min_training_frames_is_a_lower_bound():
+    from alearn.selection import assign_splits
+
+    rng = np.random.default_rng(1)
+    for n in range(12):
+        for fraction in (0.0, 0.1, 0.2, 0.34, 0.5):
+            n_train = [assign_splits(n, fraction, rng, at_least_one=True).count("train")
+                       for _ in range(30)]
+            assert min(n_train) >= min_training_frames(n, fraction)
+
+
+def test_bootstrap_smaller_than_the_batch():
+    with pytest.raises(ConfigError) as err:
+        _preflight({"committee": {"training": {"batch_size": 8}}})
+    message = str(err.value)
+    for fragment in ("initial_data.bootstrap.n_per_system (6) × 1 system = 6 initial frames",
+                     "as few as 4 training frames", "validation.fraction 0.2",
+                     "fewer than committee.training.batch_size (8)",
+                     "set initial_data.bootstrap.n_per_system to at least 10",
+                     "set committee.training.batch_size to at most 4"):
+        assert fragment in message
+    _preflight({"committee": {"training": {"batch_size": 8}}}, n_frames=None)  # resumed
+
+
+def test_kfold_members_see_fewer_frames():
+    with pytest.raises(ConfigError, match="2 per member with committee.subsampling kfold"):
+        _preflight({"committee": {"subsampling": "kfold"}})
+
+
+def test_initial_file_smaller_than_the_batch():
+    with pytest.raises(ConfigError, match=r"the 3 frames of initial_data.file \(data.xyz\) "
+                                          r".*put at least 5 frames in initial_data.file"):
+        _preflight({"initial_data": {"file": "data.xyz"}}, n_frames=3)
+    with pytest.raises(ConfigError, match="fewer than the two a committee needs"):
+        _preflight({"committee": {"training": {"batch_size": 1}}}, n_frames=2)

@@ -1,0 +1,254 @@
+"""The ``alearn`` command: a user's mistake is one ``alearn: error:`` line (exit 2)
+naming the file, never a traceback; ``status`` only reads."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase.build import bulk
+from ase.io import read
+from PIL import Image
+
+from alearn import report
+from alearn.cli import main
+from alearn.dataset import Candidate, Dataset
+from alearn.oracles.base import Label
+from alearn.state import Stages
+from conftest import write_campaign
+
+EXPLORED = {"cu": {"trusted": 3, "candidate": 2, "rejected": 1, "accurate_ratio": 0.5}}
+
+
+def _dataset(path: Path) -> None:
+    """Three Cu frames from iteration 0: two labeled, one failed."""
+    rng = np.random.default_rng(0)
+    frames = []
+    for _ in range(3):
+        atoms = bulk("Cu", cubic=True)
+        atoms.positions += rng.normal(0, 0.05, atoms.positions.shape)
+        frames.append(atoms)
+    ds = Dataset(path)
+    ids = ds.add([Candidate(atoms=a, system="cu", source="bootstrap", iteration=0, split=s)
+                  for a, s in zip(frames, ["train", "train", "valid"])])
+    for i in ids[:2]:
+        ds.record_label(i, Label(energy=-1.0 * i, forces=np.zeros((4, 3)), stress=np.zeros(6)),
+                        oracle="emt", oracle_hash="h", settings={}, wall_s=0.1)
+    ds.record_failure(ids[2], reason="SCF", attempts=[], oracle="emt", oracle_hash="h",
+                      wall_s=0.1)
+
+
+def _workdir(tmp_path: Path, *, dataset: bool = True) -> Path:
+    """A campaign workdir written by hand: state, markers of iterations 0-1, dataset."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "campaign.json").write_text(json.dumps({"frozen_digest": "x", "status": "running"}))
+    stages = Stages(work)
+    stages.mark(0, "init", {"wall_s": 1.5, "n_rows": 3})
+    stages.mark(1, "train", {"wall_s": 2.0, "n_train": 2, "rmse_energy_meV_atom": 3.0,
+                             "rmse_forces_meV_A": 40.0})
+    stages.mark(1, "explore", {"wall_s": 1.0, "systems": EXPLORED})
+    if dataset:
+        _dataset(work / "dataset.db")
+    return work
+
+
+def _error(capsys, argv: list[str], *fragments: str) -> str:
+    """Run the CLI, expect exit 2 and one error line holding ``fragments``."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("alearn: error: "), err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], err
+    return lines[0]
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+# ----------------------------------------------------------------------------- status
+def test_status_shows_the_table(tmp_path, capsys):
+    work = _workdir(tmp_path)
+    assert main(["status", str(work)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"campaign {work}: running"
+    header, it0, it1 = lines[1].split(), lines[2].split(), lines[3].split()
+    assert header[:4] == ["iter", "data", "lab", "fail"]
+    assert it0[:4] == ["0", "2", "2", "1"] and it1[:2] == ["1", "2"]
+    assert "0.5" in it1 and "40" in it1  # accurate ratio, force RMSE
+
+
+def test_status_without_a_dataset_creates_nothing(tmp_path, capsys):
+    work = _workdir(tmp_path, dataset=False)
+    before = _files(work)
+    assert main(["status", str(work)]) == 0
+    out = capsys.readouterr().out
+    assert "no dataset yet" in out and "iter" in out
+    assert _files(work) == before
+    assert not (work / "dataset.db").exists()
+
+
+def test_status_does_not_change_the_dataset(tmp_path, capsys):
+    work = _workdir(tmp_path)
+    stamp = {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in work.rglob("*")}
+    assert main(["status", str(work)]) == 0
+    assert {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in work.rglob("*")} == stamp
+
+
+def test_status_damaged_campaign_json(tmp_path, capsys):
+    work = _workdir(tmp_path)
+    (work / "campaign.json").write_text('{"status": "runn')
+    _error(capsys, ["status", str(work)], "campaign.json: damaged", "delete it")
+    (work / "campaign.json").write_text("[1, 2]")
+    _error(capsys, ["status", str(work)], "campaign.json: damaged")
+
+
+def test_status_damaged_stage_marker(tmp_path, capsys):
+    work = _workdir(tmp_path)
+    (work / "iter_001" / "explore.done.json").write_text("\x00\x01garbage")
+    _error(capsys, ["status", str(work)], "explore.done.json: damaged", "alearn run")
+    (work / "iter_001" / "explore.done.json").write_text('{"wall_s": 1}')
+    _error(capsys, ["status", str(work)], "explore.done.json: damaged")
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "directory", "unreadable"])
+def test_status_damaged_or_unreadable_dataset(tmp_path, capsys, monkeypatch, damage):
+    work = _workdir(tmp_path)
+    db = work / "dataset.db"
+    if damage == "garbage":
+        db.write_bytes(b"this is not a database\n" * 50)
+    elif damage == "truncated":
+        data = db.read_bytes()
+        db.write_bytes(data[: len(data) // 3])
+    elif damage == "empty":
+        db.write_bytes(b"")
+    elif damage == "directory":
+        db.unlink()
+        db.mkdir()
+    else:  # as root, permission bits do not stop reading: fail the way SQLite would
+        def unreadable(*args, **kwargs):
+            raise sqlite3.OperationalError("unable to open database file")
+
+        monkeypatch.setattr(sqlite3, "connect", unreadable)
+    before = db.stat().st_size if db.is_file() else None
+    _error(capsys, ["status", str(work)], f"{db}: ", "new --workdir")
+    assert (db.stat().st_size if db.is_file() else None) == before, "status wrote to the file"
+
+
+@pytest.mark.parametrize("command", ["status", "export"])
+def test_workdir_missing_file_or_not_a_campaign(tmp_path, capsys, command):
+    extra = ["-o", str(tmp_path / "out.xyz")] if command == "export" else []
+    _error(capsys, [command, str(tmp_path / "nope"), *extra], "nope: no such directory")
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    _error(capsys, [command, str(afile), *extra], "afile: is a file")
+    _error(capsys, [command, str(tmp_path), *extra], "not a campaign work directory")
+    assert not (tmp_path / "out.xyz").exists()
+
+
+# ----------------------------------------------------------------------------- export
+def test_export_writes_the_labeled_frames(tmp_path, capsys):
+    work = _workdir(tmp_path)
+    out = tmp_path / "data.xyz"
+    assert main(["export", str(work), "-o", str(out)]) == 0
+    frames = read(out, ":")
+    assert len(frames) == 2 and "REF_energy" in frames[0].info
+    assert main(["export", str(work), "-o", str(out), "--split", "valid"]) == 0
+    assert "wrote 0 labeled frames" in capsys.readouterr().out
+
+
+def test_export_to_a_missing_folder_or_a_directory(tmp_path, capsys):
+    work = _workdir(tmp_path)
+    _error(capsys, ["export", str(work), "-o", str(tmp_path / "no" / "d.xyz")],
+           "d.xyz: cannot write it", "does not exist")
+    assert not (tmp_path / "no").exists()
+    _error(capsys, ["export", str(work), "-o", str(tmp_path)], f"{tmp_path}: is a directory")
+    (tmp_path / "f").write_text("x")
+    _error(capsys, ["export", str(work), "-o", str(tmp_path / "f" / "d.xyz")],
+           "is not a directory")
+
+
+@pytest.mark.skipif(not os.path.isdir("/sys/kernel"), reason="needs Linux sysfs")
+def test_export_to_an_unwritable_place(tmp_path, capsys):
+    # sysfs refuses new files even to root (EACCES), where permission bits would not
+    work = _workdir(tmp_path)
+    _error(capsys, ["export", str(work), "-o", "/sys/kernel/alearn_test.xyz"],
+           "cannot write /sys/kernel/alearn_test.xyz", "permissions")
+
+
+def test_export_write_error_names_the_file(tmp_path, capsys, monkeypatch):
+    work = _workdir(tmp_path)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Dataset, "export", full)
+    _error(capsys, ["export", str(work), "-o", str(tmp_path / "d.xyz")],
+           f"cannot write {tmp_path / 'd.xyz'}: No space left on device")
+
+
+def test_export_damaged_dataset(tmp_path, capsys):
+    work = _workdir(tmp_path)
+    (work / "dataset.db").write_bytes(b"\x00" * 300)
+    _error(capsys, ["export", str(work), "-o", str(tmp_path / "d.xyz")],
+           "dataset.db: cannot be read")
+    (work / "dataset.db").unlink()
+    _error(capsys, ["export", str(work), "-o", str(tmp_path / "d.xyz")], "no dataset.db")
+    assert not (tmp_path / "d.xyz").exists()
+
+
+# ----------------------------------------------------------------------------- run
+def test_run_into_a_file_is_an_error_line(tmp_path, capsys):
+    config = write_campaign(tmp_path)
+    afile = tmp_path / "work"
+    afile.write_text("not a folder")
+    _error(capsys, ["run", str(config), "--workdir", str(afile)], str(afile))
+
+
+@pytest.mark.parametrize("err", [
+    PermissionError(errno.EACCES, "Permission denied", "/ro/work/campaign.json"),
+    OSError(errno.EROFS, "Read-only file system", "/ro/work"),
+    OSError(errno.EPERM, "Operation not permitted", "/ro/work/x", None, "/ro/work/y"),
+])
+def test_run_os_errors_are_error_lines(tmp_path, capsys, monkeypatch, err):
+    from alearn.campaign import Campaign
+
+    def fail(self):
+        raise err
+
+    monkeypatch.setattr(Campaign, "run", fail)
+    line = _error(capsys, ["run", str(write_campaign(tmp_path)), "--workdir", "w"],
+                  f"cannot write {err.filename}", err.strerror, "permissions")
+    assert err.filename2 is None or err.filename2 in line
+
+
+def test_run_os_error_without_a_file_keeps_its_traceback(tmp_path, monkeypatch):
+    from alearn.campaign import Campaign
+
+    def fail(self):
+        raise ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
+
+    monkeypatch.setattr(Campaign, "run", fail)
+    with pytest.raises(ConnectionResetError):
+        main(["run", str(write_campaign(tmp_path)), "--workdir", "w"])
+
+
+# ----------------------------------------------------------------------------- plots
+def test_plots_without_pyplot(tmp_path):
+    work = _workdir(tmp_path)
+    report.learning_curve(work)
+    report._parity_plot(np.linspace(-1, 1, 30), np.linspace(-1, 1, 30) * 1.1,
+                        np.linspace(0, 0.2, 30), 42.0, tmp_path / "parity.png")
+    for png in (work / "learning_curve.png", tmp_path / "parity.png"):
+        with Image.open(png) as image:
+            assert image.format == "PNG" and image.size[0] > 400
+    source = Path(report.__file__).read_text()
+    assert "import matplotlib.pyplot" not in source and "matplotlib.use(" not in source
