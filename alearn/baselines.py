@@ -2,23 +2,12 @@
 
 With a ``baseline:`` section the committee learns the *difference* target −
 baseline, and production runs use baseline + committee
-(:class:`alearn.calculators.DeltaCalculator`). This module builds the
-baseline calculator from a :class:`alearn.config.BaselineConfig`, checks
-before any DFT runs that the baseline can treat a structure, evaluates it,
-and writes the ``BASE_*`` and ``DELTA_*`` keys of a labeled frame.
-
-Kinds
------
-``xtb``         GFN1/GFN2/IPEA1-xTB via tblite (charge and unpaired electrons
-                passed through); molecules or 3D-periodic cells, H–Rn.
-``gpaw``        GPAW in a cheap setting (default LCAO/dzp), e.g. under an
-                expensive GPAW PW target. Keywords come from
-                :func:`alearn.calculators.gpaw_presets.gpaw_parameters`.
-``emt``         ASE's EMT (tests and demos only).
-``calculator``  any ASE calculator, ``module:Class`` plus keyword arguments.
-
-``d3`` adds DFT-D3 dispersion (the ``dftd3`` package) to any of them through
-ASE's :class:`~ase.calculators.mixing.SumCalculator`.
+(:class:`alearn.calculators.DeltaCalculator`). A baseline is a reference
+method's calculator (:mod:`alearn.methods`: ``xtb``, ``gpaw``, ``emt``,
+``calculator``), optionally plus DFT-D3 dispersion (the ``dftd3`` package)
+through ASE's :class:`~ase.calculators.mixing.SumCalculator`. This module adds
+what is Δ-specific: the checks of a baseline against the oracle, its
+provenance hash, and the ``BASE_*`` and ``DELTA_*`` keys of labeled frames.
 
 Data keys (mace-torch conventions)
 ----------------------------------
@@ -33,56 +22,48 @@ records which baseline settings produced the ``BASE_*`` values.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from ase import Atoms
-from ase.calculators.calculator import (
-    Calculator,
-    PropertyNotImplementedError,
-    all_changes,
-)
 from ase.calculators.mixing import SumCalculator
 from ase.stress import full_3x3_to_voigt_6_stress
 
-from alearn.config import BaselineConfig, D3Settings, GPAWSettings, OracleConfig
+from alearn.config import BaselineConfig, D3Settings
 from alearn.errors import ConfigError, LabelFailed
-from alearn.oracles.base import settings_hash
-from alearn.oracles.xtb import MAX_Z as XTB_MAX_Z
+from alearn.methods import Keys, method, section, total_charge
+from alearn.methods.base import package_version, symbols_above
+from alearn.oracles.base import label_with_calculator, settings_hash
 
 if TYPE_CHECKING:
-    from ase.calculators.calculator import BaseCalculator
+    from ase.calculators.calculator import BaseCalculator, Calculator
+
+    from alearn.dataset import Dataset
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "D3_MAX_Z",
-    "TARGET_KEYS",
     "BaselineResult",
-    "GPAWBaseline",
     "add_baseline",
-    "baseline_charge",
     "baseline_hash",
     "baseline_settings",
     "check_baseline",
     "compute_baseline",
     "delta_frame",
+    "ensure_baselines",
     "make_baseline",
     "oracle_charge",
+    "with_current_baseline",
 ]
 
 # simple-dftd3 has reference C6 coefficients up to Lr (Z = 103); measured with
 # dftd3 1.7: Rf gives 0 dispersion and Og crashes the library.
 D3_MAX_Z = 103
 
-#: extxyz keys (energy, forces, stress) a committee trains on, per learning mode.
-TARGET_KEYS: dict[str, tuple[str, str, str]] = {
-    "direct": ("REF_energy", "REF_forces", "REF_stress"),
-    "delta": ("DELTA_energy", "DELTA_forces", "DELTA_stress"),
-}
+#: The oracle's total charge (e); kept here for callers of the former name.
+oracle_charge = total_charge
 
 
 class BaselineResult(NamedTuple):
@@ -103,94 +84,16 @@ class BaselineResult(NamedTuple):
     stress: np.ndarray | None
 
 
+def _keys(cfg: BaselineConfig) -> Keys:
+    """Messages name the baseline's keys: ``baseline.xtb.uhf``, ``baseline.kind 'xtb'``."""
+    return Keys(prefix=f"baseline.{cfg.kind}", subject=f"baseline.kind '{cfg.kind}'")
+
+
 # --------------------------------------------------------------------------- calculators
-class GPAWBaseline(Calculator):
-    """GPAW whose keywords follow the structure (k-points, spin, dipole layer).
-
-    ``gpaw_parameters`` depends on the cell, ``pbc`` and electron count, so the
-    GPAW calculator is (re)built on the first call and whenever those keywords
-    change; between MD steps it is kept and reuses its density. The energy is
-    GPAW's free energy (consistent with the forces). Stress in PW mode only.
-
-    Parameters
-    ----------
-    settings
-        GPAW settings (preset + overrides), e.g. ``BaselineConfig.gpaw``.
-    communicator
-        MPI communicator for GPAW (default: GPAW's world).
-    txt
-        GPAW's text output (None: discarded).
-    """
-
-    implemented_properties = ["energy", "free_energy", "forces", "stress"]
-
-    def __init__(self, settings: GPAWSettings, *, communicator: Any = None,
-                 txt: Any = None) -> None:
-        super().__init__()
-        self.settings = settings
-        self.communicator = communicator
-        self.txt = txt
-        self._gpaw: Any = None
-        self._params: dict[str, Any] | None = None
-
-    def _calculator(self, atoms: Atoms) -> tuple[Any, dict[str, Any]]:
-        from alearn.calculators.gpaw_presets import gpaw_parameters
-
-        params = gpaw_parameters(self.settings, atoms)
-        if self._gpaw is None or params != self._params:
-            from gpaw import GPAW
-
-            self._gpaw = GPAW(**params, txt=self.txt, communicator=self.communicator)
-            self._params = params
-        return self._gpaw, params
-
-    def calculate(self, atoms: Atoms | None = None, properties: Sequence[str] = ("energy",),
-                  system_changes: Sequence[str] = all_changes) -> None:
-        super().calculate(atoms, properties, system_changes)
-        from alearn.calculators.gpaw_presets import stress_supported
-        from alearn.oracles.gpaw import prepare_atoms
-
-        gpaw, params = self._calculator(self.atoms)
-        work = prepare_atoms(self.atoms, params)
-        work.calc = gpaw
-        energy = float(work.get_potential_energy(force_consistent=True))
-        self.results = {"energy": energy, "free_energy": energy}
-        if "forces" in properties or "stress" in properties:
-            self.results["forces"] = np.array(work.get_forces(apply_constraint=False))
-        if "stress" in properties:
-            mode = params["mode"]["name"]
-            if not (work.pbc.all() and stress_supported(mode)):
-                raise PropertyNotImplementedError(
-                    f"GPAW gives the stress for 3D-periodic cells in PW mode only "
-                    f"(mode {mode!r}, pbc={work.pbc.tolist()})")
-            self.results["stress"] = np.array(work.get_stress(voigt=True,
-                                                              apply_constraint=False))
-
-
 def _d3_calculator(d3: D3Settings) -> Calculator:
     from dftd3.ase import DFTD3
 
     return DFTD3(method=d3.method, damping=d3.damping)
-
-
-def _base_calculator(cfg: BaselineConfig, communicator: Any) -> BaseCalculator:
-    if cfg.kind == "xtb":
-        from alearn.oracles.xtb import xtb_calculator
-
-        return xtb_calculator(cfg.xtb)
-    if cfg.kind == "emt":
-        from ase.calculators.emt import EMT
-
-        return EMT()
-    if cfg.kind == "gpaw":
-        return GPAWBaseline(cfg.gpaw, communicator=communicator)
-    if cfg.kind == "calculator":
-        from alearn.oracles.generic import import_object
-
-        factory = import_object(cfg.calculator.import_path, "baseline.calculator.import_path")
-        return factory(**cfg.calculator.kwargs)
-    raise ConfigError(f"baseline.kind: unknown kind {cfg.kind!r}; use xtb, gpaw, emt or "
-                      "calculator")
 
 
 def make_baseline(cfg: BaselineConfig, *, communicator: Any = None) -> BaseCalculator:
@@ -205,93 +108,25 @@ def make_baseline(cfg: BaselineConfig, *, communicator: Any = None) -> BaseCalcu
 
     Returns
     -------
-    An ASE calculator giving ``energy`` (eV), ``forces`` (eV/Å) and, for
-    3D-periodic cells where the method has it, ``stress`` (eV/Å³). With
-    ``cfg.d3`` set: ``SumCalculator([baseline, DFTD3(...)])``.
+    The method's calculator (:mod:`alearn.methods`), giving ``energy`` (eV),
+    ``forces`` (eV/Å) and, for 3D-periodic cells where the method has it,
+    ``stress`` (eV/Å³). With ``cfg.d3`` set: ``SumCalculator([baseline, DFTD3(...)])``.
     """
-    base = _base_calculator(cfg, communicator)
+    base = method(cfg.kind).make_calculator(section(cfg), keys=_keys(cfg),
+                                            communicator=communicator)
     if cfg.d3 is None:
         return base
     return SumCalculator([base, _d3_calculator(cfg.d3)])
 
 
 # --------------------------------------------------------------------------- checks
-def _symbols_above(atoms: Atoms, max_z: int) -> list[str]:
-    from ase.data import chemical_symbols
-
-    return sorted({chemical_symbols[z] for z in atoms.numbers if z > max_z})
-
-
-def _check_xtb(cfg: BaselineConfig, atoms: Atoms, where: str) -> None:
-    heavy = _symbols_above(atoms, XTB_MAX_Z)
-    if heavy:
-        raise ConfigError(
-            f"{where}: baseline.kind 'xtb' has no parameters for {heavy} (GFN-xTB covers "
-            f"H–Rn, Z ≤ {XTB_MAX_Z}); use baseline.kind: gpaw or calculator for this "
-            "structure, or remove the baseline: section.")
-    settings = cfg.xtb
-    charge = settings.charge
-    if abs(charge - round(charge)) < 1e-9:
-        n_electrons = int(atoms.numbers.sum()) - round(charge)
-        if (n_electrons - settings.uhf) % 2:
-            options = [u for u in (settings.uhf - 1, settings.uhf + 1) if u >= 0]
-            raise ConfigError(
-                f"{where}: {n_electrons} electrons (baseline.xtb.charge = {charge:g}) cannot "
-                f"have baseline.xtb.uhf = {settings.uhf} unpaired electrons; set "
-                f"baseline.xtb.uhf to {' or '.join(map(str, options))}, or fix "
-                "baseline.xtb.charge.")
-    if atoms.pbc.any() and not atoms.pbc.all():
-        raise ConfigError(
-            f"{where}: baseline.kind 'xtb' (tblite) treats molecules or 3D-periodic cells, not "
-            f"pbc={atoms.pbc.tolist()}; make the system fully periodic or non-periodic, or use "
-            "baseline.kind: gpaw.")
-    if cfg.d3 is not None:
+def _check_d3(cfg: BaselineConfig, atoms: Atoms, where: str) -> None:
+    d3 = cfg.d3
+    if cfg.kind == "xtb":
         log.warning("%s: baseline.d3 is set with baseline.kind 'xtb', but %s already includes "
                     "dispersion (D3 in GFN1, D4 in GFN2): it is counted twice", where,
-                    settings.method)
-
-
-def _check_emt(cfg: BaselineConfig, atoms: Atoms, where: str) -> None:
-    from ase.calculators.emt import parameters
-
-    unsupported = sorted(set(atoms.get_chemical_symbols()) - set(parameters))
-    if unsupported:
-        raise ConfigError(
-            f"{where}: baseline.kind 'emt' has no parameters for {unsupported}; EMT supports "
-            f"{sorted(parameters)}. Use baseline.kind: xtb, gpaw or calculator.")
-
-
-def _check_gpaw(cfg: BaselineConfig, atoms: Atoms, where: str) -> None:
-    from alearn.calculators.gpaw_presets import resolved_settings, stress_supported
-    from alearn.oracles.gpaw import GPAWOracle
-
-    try:
-        GPAWOracle(cfg.gpaw).check(atoms, where)
-    except ConfigError as err:
-        # the oracle's messages name keys 'gpaw.x'; here they live under 'baseline.gpaw.x'
-        text = str(err)
-        head, tail = (where, text[len(where):]) if text.startswith(where) else ("", text)
-        tail = re.sub(r"(?<![\w.])gpaw\.(?=\w)", "baseline.gpaw.", tail)
-        raise ConfigError(head + tail.replace("gpaw preset", "baseline.gpaw.preset")) from None
-    mode = resolved_settings(cfg.gpaw)["mode"]
-    if atoms.pbc.all() and not stress_supported(mode):
-        raise ConfigError(
-            f"{where}: a 3D-periodic structure needs the baseline's stress (the committee "
-            f"learns DELTA_stress), but GPAW has none in mode {mode!r}; set "
-            "baseline.gpaw.mode: pw.")
-
-
-def _check_calculator(cfg: BaselineConfig, atoms: Atoms, where: str) -> None:
-    from alearn.oracles.generic import import_object
-
-    factory = import_object(cfg.calculator.import_path, f"{where}: baseline.calculator.import_path")
-    checker = getattr(factory, "check_atoms", None)
-    if checker is not None:
-        checker(atoms, f"{where} (baseline.calculator)")
-
-
-def _check_d3(d3: D3Settings, atoms: Atoms, where: str) -> None:
-    heavy = _symbols_above(atoms, D3_MAX_Z)
+                    cfg.xtb.method)
+    heavy = symbols_above(atoms, D3_MAX_Z)
     if heavy:
         raise ConfigError(
             f"{where}: baseline.d3 (DFT-D3) has no reference dispersion coefficients for "
@@ -311,22 +146,8 @@ def _check_d3(d3: D3Settings, atoms: Atoms, where: str) -> None:
             "(e.g. pbe, revpbe, b3lyp) or another baseline.d3.damping.") from None
 
 
-_CHECKS = {"xtb": _check_xtb, "emt": _check_emt, "gpaw": _check_gpaw,
-           "calculator": _check_calculator}
-
-
-def baseline_charge(cfg: BaselineConfig) -> float | None:
-    """Total charge (e) the baseline is run with; None when unknown (``calculator``)."""
-    return {"xtb": cfg.xtb.charge, "gpaw": cfg.gpaw.charge, "emt": 0.0}.get(cfg.kind)
-
-
-def oracle_charge(cfg: OracleConfig) -> float | None:
-    """Total charge (e) the oracle labels with; None when unknown (``calculator``)."""
-    return {"xtb": cfg.xtb.charge, "gpaw": cfg.gpaw.charge, "emt": 0.0}.get(cfg.kind)
-
-
 def _check_charge(cfg: BaselineConfig, target_charge: float, where: str) -> None:
-    charge = baseline_charge(cfg)
+    charge = total_charge(cfg)
     if charge is None or abs(charge - target_charge) < 1e-9:
         return
     if cfg.kind == "emt":
@@ -337,6 +158,20 @@ def _check_charge(cfg: BaselineConfig, target_charge: float, where: str) -> None
         f"{where}: the oracle labels charge {target_charge:g} but baseline.{cfg.kind}.charge "
         f"is {charge:g}; set baseline.{cfg.kind}.charge: {target_charge:g} (otherwise the "
         "committee has to learn an ionization energy).")
+
+
+def _check_stress(cfg: BaselineConfig, atoms: Atoms, where: str) -> None:
+    """A 3D-periodic frame's committee learns DELTA_stress: the baseline must give stress."""
+    if cfg.kind != "gpaw" or not atoms.pbc.all():
+        return
+    from alearn.methods.gpaw_presets import resolved_settings, stress_supported
+
+    mode = resolved_settings(cfg.gpaw)["mode"]
+    if not stress_supported(mode):
+        raise ConfigError(
+            f"{where}: a 3D-periodic structure needs the baseline's stress (the committee "
+            f"learns DELTA_stress), but GPAW has none in mode {mode!r}; set "
+            "baseline.gpaw.mode: pw.")
 
 
 def check_baseline(cfg: BaselineConfig, atoms: Atoms, where: str, *,
@@ -352,8 +187,8 @@ def check_baseline(cfg: BaselineConfig, atoms: Atoms, where: str, *,
     where
         Names the structure in messages, e.g. ``"systems[li_water]"``.
     target_charge
-        The oracle's total charge (e), see :func:`oracle_charge`; when given,
-        a baseline with another charge is rejected.
+        The oracle's total charge (e), see :func:`alearn.methods.total_charge`;
+        when given, a baseline with another charge is rejected.
 
     Raises
     ------
@@ -368,39 +203,29 @@ def check_baseline(cfg: BaselineConfig, atoms: Atoms, where: str, *,
     label = f"{where} (baseline.kind: {cfg.kind})"
     if target_charge is not None:
         _check_charge(cfg, target_charge, label)
-    _CHECKS[cfg.kind](cfg, atoms, label)
+    method(cfg.kind).check_atoms(atoms, label, section(cfg), keys=_keys(cfg))
+    _check_stress(cfg, atoms, label)
     if cfg.d3 is not None:
-        _check_d3(cfg.d3, atoms, label)
+        _check_d3(cfg, atoms, label)
 
 
 # --------------------------------------------------------------------------- provenance
-def _version(package: str) -> str | None:
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return None
-
-
 def baseline_settings(cfg: BaselineConfig) -> dict[str, Any]:
     """JSON-ready settings and code versions that decide the baseline's values.
 
-    Only the section of the chosen ``kind`` enters (plus ``d3``), so changing
-    an unused section does not invalidate stored ``BASE_*`` values.
+    Only the section of the chosen ``kind`` enters (nested under its name; a
+    code version of the same name becomes ``<kind>_version``), plus ``d3``, so
+    changing an unused section does not invalidate stored ``BASE_*`` values.
     """
+    module, settings = method(cfg.kind), section(cfg)
     out: dict[str, Any] = {"kind": cfg.kind}
-    if cfg.kind == "xtb":
-        out.update(xtb=cfg.xtb.model_dump(mode="json"), tblite=_version("tblite"))
-    elif cfg.kind == "gpaw":
-        from alearn.calculators.gpaw_presets import resolved_settings
-
-        out.update(gpaw=resolved_settings(cfg.gpaw), gpaw_version=_version("gpaw"),
-                   gpaw_data=_version("gpaw-data"))
-    elif cfg.kind == "emt":
-        out.update(ase=_version("ase"))
-    else:
-        out.update(calculator=cfg.calculator.model_dump(mode="json"))
+    fields = module.settings_dict(settings)
+    if fields:
+        out[cfg.kind] = fields
+    out.update({f"{name}_version" if name == cfg.kind else name: value
+                for name, value in module.code_versions(settings).items()})
     if cfg.d3 is not None:
-        out.update(d3=cfg.d3.model_dump(mode="json"), dftd3=_version("dftd3"))
+        out.update(d3=cfg.d3.model_dump(mode="json"), dftd3=package_version("dftd3"))
     return out
 
 
@@ -431,17 +256,12 @@ def compute_baseline(cfg: BaselineConfig, atoms: Atoms, *,
         frame without a baseline cannot be used for Δ-learning.
     """
     calc = calc if calc is not None else make_baseline(cfg)
-    work = atoms.copy()
-    work.calc = calc
     try:
-        energy = float(work.get_potential_energy())
-        forces = np.array(work.get_forces(apply_constraint=False), dtype=float)
-        stress = (np.array(work.get_stress(voigt=True, apply_constraint=False), dtype=float)
-                  if work.pbc.all() else None)
+        values = label_with_calculator(atoms, calc)
     except Exception as err:  # noqa: BLE001 - any failure is recorded with its cause
-        raise LabelFailed(f"baseline {cfg.kind} failed on {work.get_chemical_formula()}: "
+        raise LabelFailed(f"baseline {cfg.kind} failed on {atoms.get_chemical_formula()}: "
                           f"{type(err).__name__}: {err}") from err
-    return BaselineResult(energy=energy, forces=forces, stress=stress)
+    return BaselineResult(energy=values.energy, forces=values.forces, stress=values.stress)
 
 
 def _voigt(stress: Any) -> np.ndarray:
@@ -535,3 +355,48 @@ def add_baseline(frames: Sequence[Atoms], cfg: BaselineConfig, *,
         out.append(delta_frame(atoms, compute_baseline(cfg, atoms, calc=calc),
                                baseline_hash=wanted))
     return out
+
+
+# --------------------------------------------------------------------------- the campaign's data
+def ensure_baselines(ds: Dataset, cfg: BaselineConfig) -> int:
+    """Compute the baseline where a labeled row lacks it for the current settings.
+
+    Rows whose stored baseline has another :func:`baseline_hash` (or none) get
+    the baseline's values recorded with ``ds.record_baseline``; the target
+    labels are never recomputed. A failure is logged and recorded on the row
+    (the frame is then left out of Δ training).
+
+    Parameters
+    ----------
+    ds
+        The campaign's dataset (written: call on the writer rank only).
+    cfg
+        The ``baseline:`` section.
+
+    Returns
+    -------
+    int
+        Number of rows processed (computed or failed).
+    """
+    wanted = baseline_hash(cfg)
+    rows = [r for r in ds.rows(status="labeled")
+            if r.data.get("baseline", {}).get("hash") != wanted]
+    calc = make_baseline(cfg) if rows else None
+    for row in rows:
+        try:
+            base = compute_baseline(cfg, row.toatoms(), calc=calc)
+            ds.record_baseline(row.id, baseline_hash=wanted, energy=base.energy,
+                               forces=base.forces, stress=base.stress)
+        except LabelFailed as err:
+            log.warning("baseline failed on row %d: %s (frame left out)", row.id, err)
+            ds.record_baseline(row.id, baseline_hash=wanted, failed=str(err))
+    return len(rows)
+
+
+def with_current_baseline(frames: list[Atoms], cfg: BaselineConfig | None) -> list[Atoms]:
+    """The frames a committee trains on: all for direct learning (``cfg`` None),
+    else those whose ``info["baseline_hash"]`` is :func:`baseline_hash` of ``cfg``."""
+    if cfg is None:
+        return frames
+    wanted = baseline_hash(cfg)
+    return [a for a in frames if a.info.get("baseline_hash") == wanted]

@@ -214,10 +214,7 @@ def _read_result(workdir: Path, *, rc: int | None, elapsed_s: float,
 def _label_from_result(result: dict[str, Any], path: Path) -> Label:
     status = result.get("status")
     if status == "ok":
-        stress = result.get("stress")
-        return Label(energy=float(result["energy"]), forces=np.array(result["forces"], float),
-                     stress=None if stress is None else np.array(stress, float),
-                     attempts=result.get("attempts") or [], log_text=result.get("log_text"))
+        return Label.from_json(result)
     if status == "config_error":
         raise ConfigError(result["reason"])
     if status == "failed":
@@ -251,10 +248,7 @@ def _result_of(workdir: Path) -> dict[str, Any]:
     except LabelFailed as err:
         return {"status": "failed", "reason": err.reason, "attempts": err.attempts,
                 "log_text": err.log_text}
-    return {"status": "ok", "energy": float(label.energy),
-            "forces": np.asarray(label.forces, float).tolist(),
-            "stress": None if label.stress is None else np.asarray(label.stress, float).tolist(),
-            "attempts": label.attempts, "log_text": label.log_text}
+    return {"status": "ok", **label.to_json()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from ase import Atoms
 
 from alearn.config import OracleConfig
@@ -40,22 +39,20 @@ class Outcome:
     rank: int = 0
 
     def to_json(self) -> dict:
-        lab = self.label
+        """The journal entry: the label's values under ``label``, its attempts and
+        log beside them (shared with a failure's)."""
+        lab = None if self.label is None else self.label.to_json()
         return {
             "row_id": self.row_id, "reason": self.reason, "attempts": self.attempts,
             "log_text": self.log_text, "wall_s": self.wall_s, "rank": self.rank,
-            "label": None if lab is None else {
-                "energy": lab.energy, "forces": np.asarray(lab.forces).tolist(),
-                "stress": None if lab.stress is None else np.asarray(lab.stress).tolist()},
+            "label": None if lab is None else {k: lab[k] for k in ("energy", "forces", "stress")},
         }
 
     @classmethod
     def from_json(cls, d: dict) -> Outcome:
         lab = d["label"]
-        label = None if lab is None else Label(
-            energy=lab["energy"], forces=np.array(lab["forces"]),
-            stress=None if lab["stress"] is None else np.array(lab["stress"]),
-            attempts=d["attempts"], log_text=d["log_text"])
+        label = None if lab is None else Label.from_json(
+            {**lab, "attempts": d["attempts"], "log_text": d["log_text"]})
         return cls(row_id=d["row_id"], label=label, reason=d["reason"], attempts=d["attempts"],
                    log_text=d["log_text"], wall_s=d["wall_s"], rank=d.get("rank", 0))
 

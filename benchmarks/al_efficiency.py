@@ -49,7 +49,7 @@ from alearn import Campaign
 from alearn.campaign import assign_splits
 from alearn.config import XTBSettings, config_from_dict
 from alearn.dataset import row_to_ref_atoms
-from alearn.oracles.xtb import xtb_calculator
+from alearn.methods.xtb import make_calculator as xtb_calculator
 from alearn.parallel import Workers
 from alearn.seeding import derive_seed
 from alearn.training import plan_committee, train_member, write_committee_data

@@ -20,11 +20,15 @@ from alearn.baselines import (
     check_baseline,
     compute_baseline,
     delta_frame,
+    ensure_baselines,
     make_baseline,
-    oracle_charge,
+    with_current_baseline,
 )
 from alearn.config import BaselineConfig, OracleConfig
-from alearn.oracles.xtb import xtb_calculator
+from alearn.dataset import Candidate, Dataset
+from alearn.methods import total_charge
+from alearn.methods.xtb import make_calculator as xtb_calculator
+from alearn.oracles.plain import EMTOracle
 from alearn.structures import read_start
 from conftest import TINY, deep_update
 
@@ -119,7 +123,7 @@ def test_supported_structures_pass():
 
 
 def test_charge_must_match_the_oracle():
-    target = oracle_charge(OracleConfig(kind="gpaw", gpaw={"charge": 1}))
+    target = total_charge(OracleConfig(kind="gpaw", gpaw={"charge": 1}))
     assert target == 1.0
     with pytest.raises(ConfigError, match=r"set baseline.xtb.charge: 1 "):
         check_baseline(BaselineConfig(kind="xtb"), _li_water(), "s", target_charge=target)
@@ -202,6 +206,27 @@ def test_add_baseline_recomputes_only_what_is_missing():
     assert again[1] is not frames[1] and "DELTA_forces" in again[1].arrays
     other = add_baseline(again, BaselineConfig(kind="emt", d3={}))
     assert all(a is not b for a, b in zip(other, again, strict=True))
+
+
+def test_ensure_baselines_fills_rows_once_and_filters_frames(tmp_path):
+    ds = Dataset(tmp_path / "dataset.db")
+    h2o = molecule("H2O")
+    cu = Atoms("Cu2", positions=[[0, 0, 0], [2.5, 0, 0]])
+    ids = ds.add([Candidate(atoms=a, system="s", source="user", iteration=0, split="train")
+                  for a in (h2o, cu)])
+    for row_id, atoms in zip(ids, (h2o, cu), strict=True):
+        ds.record_label(row_id, EMTOracle().label(atoms), oracle="emt", oracle_hash="x",
+                        settings={}, wall_s=0.0)
+    cfg = BaselineConfig(kind="emt")
+    assert ensure_baselines(ds, cfg) == 2
+    assert ensure_baselines(ds, cfg) == 0
+    frames = ds.labeled_atoms("train")
+    assert with_current_baseline(frames, None) is frames
+    assert len(with_current_baseline(frames, cfg)) == 2
+    np.testing.assert_allclose(frames[0].arrays["DELTA_forces"], 0, atol=1e-12)
+    other = BaselineConfig(kind="emt", d3={})
+    assert with_current_baseline(frames, other) == []
+    assert ensure_baselines(ds, other) == 2
 
 
 def test_settings_cover_only_the_chosen_kind():

@@ -6,10 +6,16 @@ import pytest
 from ase.build import bulk, molecule
 
 from alearn.calculators import CommitteeCalculator
-from alearn.conformance import ConformanceError, check_committee_calculator, check_oracle
+from alearn.config import CalculatorSettings, EMTSettings, XTBSettings
+from alearn.conformance import (
+    ConformanceError,
+    check_committee_calculator,
+    check_method,
+    check_oracle,
+)
+from alearn.methods import method
 from alearn.oracles.base import Label
-from alearn.oracles.emt import EMTOracle
-from alearn.oracles.xtb import XTBOracle
+from alearn.oracles.plain import EMTOracle, XTBOracle
 
 
 def test_emt_and_xtb_oracles_conform():
@@ -17,6 +23,15 @@ def test_emt_and_xtb_oracles_conform():
     cell.rattle(0.05, seed=1)
     assert check_oracle(EMTOracle(), cell).stress.shape == (6,)
     assert check_oracle(XTBOracle(), molecule("H2O")).stress is None
+
+
+def test_shipped_methods_conform():
+    cell = bulk("Cu", cubic=True)
+    cell.rattle(0.05, seed=1)
+    assert check_method(method("emt"), EMTSettings(), cell).stress.shape == (6,)
+    assert check_method(method("xtb"), XTBSettings(), molecule("H2O")).stress is None
+    lj = CalculatorSettings(import_path="ase.calculators.lj:LennardJones")
+    assert check_method(method("calculator"), lj, molecule("H2O")).stress is None
 
 
 def test_committee_calculator_conforms(tiny_models):

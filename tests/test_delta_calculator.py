@@ -18,7 +18,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from alearn.baselines import add_baseline, make_baseline
 from alearn.calculators import CommitteeCalculator, DeltaCalculator
 from alearn.config import BaselineConfig, CommitteeConfig, MDConfig, UncertaintyConfig
-from alearn.oracles.xtb import XTBOracle
+from alearn.oracles.plain import XTBOracle
 from alearn.training import MemberJob, train_member, write_extxyz
 
 # Tight SCF so that finite differences of the energy are clean.

@@ -11,16 +11,17 @@ from ase.build import bulk, fcc111, molecule
 from ase.calculators.calculator import Calculator, all_changes
 from ase.calculators.emt import EMT
 
-from alearn.calculators.gpaw_presets import (
+from alearn.config import GPAWSettings
+from alearn.errors import ConfigError, LabelFailed
+from alearn.methods.gpaw import missing_paw_files, prepare_atoms
+from alearn.methods.gpaw_presets import (
     gpaw_parameters,
     kpts_from_density,
     needs_spin,
     resolved_settings,
 )
-from alearn.config import GPAWSettings
-from alearn.errors import ConfigError, LabelFailed
 from alearn.oracles import Oracle, make_oracle
-from alearn.oracles.gpaw import GPAWOracle, missing_paw_files, prepare_atoms, retry_plan
+from alearn.oracles.gpaw import GPAWOracle, retry_plan
 
 gpaw = pytest.importorskip("gpaw")
 

@@ -1,7 +1,8 @@
-"""Reference methods ("oracles") that label structures.
+"""Oracles: reference methods (:mod:`alearn.methods`) that label structures.
 
-The product oracle is GPAW (:mod:`alearn.oracles.gpaw`). ``emt`` and ``xtb``
-are *test oracles*: cheap stand-ins for fast tests and demos.
+The product oracle is GPAW (:mod:`alearn.oracles.gpaw`, with an SCF retry
+ladder). ``emt`` and ``xtb`` are *test oracles*: cheap stand-ins for fast tests
+and demos; ``calculator`` is any ASE calculator (:mod:`alearn.oracles.plain`).
 """
 
 from __future__ import annotations
@@ -17,20 +18,13 @@ def make_oracle(config: OracleConfig, *, communicator=None) -> Oracle:
 
     ``communicator`` is the MPI communicator of a GPAW oracle (default: GPAW's world).
     """
-    if config.kind == "emt":
-        from alearn.oracles.emt import EMTOracle
-
-        return EMTOracle(config.emt)
-    if config.kind == "xtb":
-        from alearn.oracles.xtb import XTBOracle
-
-        return XTBOracle(config.xtb)
     if config.kind == "gpaw":
         from alearn.oracles.gpaw import GPAWOracle
 
         return GPAWOracle(config.gpaw, communicator=communicator)
-    if config.kind == "calculator":
-        from alearn.oracles.generic import CalculatorOracle
+    from alearn.oracles.plain import CalculatorOracle, EMTOracle, XTBOracle
 
-        return CalculatorOracle(config.calculator)
-    raise ValueError(f"unknown oracle kind {config.kind!r}")
+    plain = {"emt": EMTOracle, "xtb": XTBOracle, "calculator": CalculatorOracle}
+    if config.kind not in plain:
+        raise ValueError(f"unknown oracle kind {config.kind!r}")
+    return plain[config.kind](getattr(config, config.kind))

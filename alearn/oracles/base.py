@@ -1,9 +1,11 @@
 """The oracle interface: what labels a structure with reference energies and forces.
 
-An oracle is built from an :class:`alearn.config.OracleConfig` by
+An oracle is a reference method (:mod:`alearn.methods`) plus a labeling
+policy. It is built from an :class:`alearn.config.OracleConfig` by
 :func:`alearn.oracles.make_oracle`, so a worker process can rebuild it from the
-config alone. Implementations live beside this module (``emt``, ``xtb``,
-``gpaw``); :func:`alearn.conformance.check_oracle` checks a new one.
+config alone. Implementations live beside this module (``plain``: one
+calculation per label; ``gpaw``: with an SCF retry ladder);
+:func:`alearn.conformance.check_oracle` checks a new one.
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 from ase import Atoms
+
+if TYPE_CHECKING:
+    from ase.calculators.calculator import BaseCalculator
 
 
 @dataclass
@@ -41,6 +46,24 @@ class Label:
     stress: np.ndarray | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
     log_text: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict: ``energy``, ``forces`` and ``stress`` as (nested)
+        lists or None, ``attempts``, ``log_text``."""
+        return {"energy": float(self.energy),
+                "forces": np.asarray(self.forces, dtype=float).tolist(),
+                "stress": None if self.stress is None
+                else np.asarray(self.stress, dtype=float).tolist(),
+                "attempts": self.attempts, "log_text": self.log_text}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Label:
+        """The Label of a :meth:`to_json` dict; keys other than its own are ignored,
+        and ``attempts``/``log_text`` may be missing."""
+        stress = d.get("stress")
+        return cls(energy=float(d["energy"]), forces=np.array(d["forces"], dtype=float),
+                   stress=None if stress is None else np.array(stress, dtype=float),
+                   attempts=d.get("attempts") or [], log_text=d.get("log_text"))
 
 
 @runtime_checkable
@@ -71,14 +94,22 @@ def settings_hash(settings: dict[str, Any], version: str = "") -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def label_with_calculator(atoms: Atoms, calc) -> Label:
-    """Label ``atoms`` with an ASE calculator; stress only for 3D-periodic cells."""
+def label_with_calculator(atoms: Atoms, calc: BaseCalculator, *, stress: bool | None = None
+                          ) -> Label:
+    """Energy (eV), forces (eV/Å, (N, 3)) and stress (eV/Å³, Voigt (6,)) of ``atoms``
+    (not modified) from an ASE calculator.
+
+    ``stress``: whether to ask for it; default: for 3D-periodic cells.
+    Forces and stress ignore the structure's constraints.
+    """
     work = atoms.copy()
     work.calc = calc
     energy = float(work.get_potential_energy())
     # Labels are the physical forces: constraints (FixAtoms, ...) must not zero them.
     forces = np.array(work.get_forces(apply_constraint=False), dtype=float)
-    stress = (np.array(work.get_stress(voigt=True, apply_constraint=False), dtype=float)
-              if work.pbc.all() else None)
-    return Label(energy=energy, forces=forces, stress=stress,
+    if stress is None:
+        stress = bool(work.pbc.all())
+    voigt = (np.array(work.get_stress(voigt=True, apply_constraint=False), dtype=float)
+             if stress else None)
+    return Label(energy=energy, forces=forces, stress=voigt,
                  attempts=[{"attempt": 1, "ok": True}])

@@ -1,16 +1,10 @@
 """GPAW (plane-wave / LCAO PAW DFT) as the oracle, with an SCF retry ladder.
 
-The GPAW keywords come from :func:`alearn.calculators.gpaw_presets.gpaw_parameters`
-(a preset, overridden by the user's settings). Every label starts a fresh
-calculator whose text output is captured and returned as ``Label.log_text``.
-
-Energies and forces
--------------------
-The energy is GPAW's *free* energy (``force_consistent=True``), the quantity
-whose negative gradient the forces are; with integer occupations it equals
-the total energy. Forces ignore the structure's constraints. The stress
-(eV/Å³, Voigt order) is returned for 3D-periodic cells in PW mode only: new
-GPAW (26.7) has no LCAO/FD stress.
+The method (keywords from the presets, calculator, checks) is
+:mod:`alearn.methods.gpaw`. Every label starts a fresh calculator whose text
+output is captured and returned as ``Label.log_text``. The energy is GPAW's
+free energy; the stress (eV/Å³, Voigt order) is returned for 3D-periodic
+cells in PW mode only: new GPAW (26.7) has no LCAO/FD stress.
 
 SCF retry ladder
 ----------------
@@ -38,8 +32,9 @@ ones before) and a rung that would change nothing is skipped:
    at every step, so its last rung switches the density mixer to MSR1 with
    ``beta=0.01, nmaxold=10``.
 
-FFTs are planned with FFTW_ESTIMATE (see :func:`_reproducible_fft_plans`), so a
-rerun of a label gives the same bits.
+FFTs are planned with FFTW_ESTIMATE (see
+:func:`alearn.methods.gpaw.reproducible_fft_plans`), so a rerun of a label
+gives the same bits.
 
 The ladder stops at the first success. Every attempt is recorded in
 ``Label.attempts`` (rung, changed keywords, converged or not, SCF iterations,
@@ -52,36 +47,28 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from glob import glob
 from typing import Any
 
-import numpy as np
 from ase import Atoms
 
-from alearn.calculators.gpaw_presets import (
-    electron_count,
-    gpaw_parameters,
-    needs_spin,
-    resolved_settings,
-    stress_supported,
-    vacuum_A,
-)
 from alearn.config import GPAWSettings
-from alearn.errors import ConfigError, LabelFailed
-from alearn.oracles.base import Label
+from alearn.errors import LabelFailed
+from alearn.methods import provenance
+from alearn.methods.gpaw import (
+    GPAWCalculator,
+    check_atoms,
+    mode_name,
+    reproducible_fft_plans,
+)
+from alearn.methods.gpaw_presets import gpaw_parameters, stress_supported
+from alearn.oracles.base import Label, label_with_calculator
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LADDER", "GPAWOracle", "Rung", "missing_paw_files", "prepare_atoms",
-           "retry_plan"]
-
-_AXES = "xyz"
-# setup types that need no file on disk
-_FILELESS_SETUPS = {"ae", "ghost", "hgh", "hgh.sc", "sg15"}
+__all__ = ["LADDER", "GPAWOracle", "Rung", "retry_plan"]
 
 
 # --------------------------------------------------------------------------- ladder
@@ -108,25 +95,6 @@ RETRY_SMEARING_EV = 0.1
 ACCURATE_DAVIDSON = {"name": "davidson", "niter": 5}
 
 
-def _reproducible_fft_plans() -> None:
-    """Make GPAW plan its FFTs with FFTW_ESTIMATE instead of FFTW_MEASURE.
-
-    MEASURE picks FFT algorithms by timing them, so two runs on the same
-    structure differ in the last bits (5e-13 eV measured on Li+(H2O)3 in LCAO
-    mode), and MD on models trained on those labels then diverges. With
-    ESTIMATE, reruns give identical labels. GPAW's own test suite sets the
-    same class attribute.
-    """
-    from gpaw.fftw import ESTIMATE, FFTWPlans
-
-    FFTWPlans._overwrite_flags = ESTIMATE
-
-
-def _mode_name(params: dict[str, Any]) -> str:
-    mode = params.get("mode", "pw")
-    return str(mode.get("name", "pw") if isinstance(mode, dict) else mode).lower()
-
-
 def _more_iterations(params: dict[str, Any]) -> dict[str, Any]:
     return {"maxiter": 2 * int(params.get("maxiter") or 333)}
 
@@ -144,7 +112,7 @@ def _smearing(params: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _eigensolver(params: dict[str, Any]) -> dict[str, Any] | None:
-    if _mode_name(params) == "lcao":
+    if mode_name(params) == "lcao":
         return None if params.get("mixer") == MSR1_MIXER else {"mixer": dict(MSR1_MIXER)}
     if params.get("eigensolver") == ACCURATE_DAVIDSON:
         return {"eigensolver": {"name": "rmm-diis", "niter": 3}}
@@ -173,185 +141,14 @@ def retry_plan(params: dict[str, Any]) -> list[tuple[str, dict[str, Any], dict[s
         changes = rung.change(current)
         if changes is None:
             continue
-        name = "msr1_mixing" if rung.name == "eigensolver" and _mode_name(current) == "lcao" \
+        name = "msr1_mixing" if rung.name == "eigensolver" and mode_name(current) == "lcao" \
             else rung.name
         current = {**current, **changes}
         plan.append((name, changes, current))
     return plan
 
 
-# --------------------------------------------------------------------------- checks
-def _setup_paths() -> list[str]:
-    from gpaw import setup_paths
-
-    return [str(p) for p in setup_paths]
-
-
-def _file_exists(name: str, paths: list[str]) -> bool:
-    return any(glob(os.path.join(path, name)) or glob(os.path.join(path, name + ".gz"))
-               for path in paths)
-
-
-def _per_element(value: Any, symbol: str, default: str) -> str:
-    if isinstance(value, dict):
-        return str(value.get(symbol, value.get("default", default)))
-    return default if value is None else str(value)
-
-
-def missing_paw_files(symbols: set[str], xc: str, *, setups: Any = "paw",
-                      basis: Any = None) -> dict[str, str]:
-    """Which elements lack a PAW setup (or basis) file for ``xc``.
-
-    Looks where GPAW looks: ``gpaw.setup_paths`` (``GPAW_SETUP_PATH`` first,
-    then the ``gpaw-data`` package), for ``{symbol}.{setupname}[.gz]`` and
-    ``{symbol}.{basis}.basis[.gz]``, ``setupname`` being the functional's
-    setup family (``XC(xc).get_setup_name()``: PBE0 and SCAN use PBE setups).
-
-    Returns
-    -------
-    dict
-        Symbol → name of the missing file; empty when all are there.
-
-    Raises
-    ------
-    ValueError
-        If GPAW does not know the functional ``xc``.
-    """
-    from gpaw.xc import XC
-
-    setup_name = XC(xc).get_setup_name()
-    paths = _setup_paths()
-    missing: dict[str, str] = {}
-    for symbol in sorted(symbols):
-        kind = _per_element(setups, symbol, "paw")
-        if kind in _FILELESS_SETUPS:
-            continue
-        prefix = symbol if kind == "paw" else f"{symbol}.{kind}"
-        if not _file_exists(f"{prefix}.{setup_name}", paths):
-            missing[symbol] = f"{prefix}.{setup_name}"
-            continue
-        name = _per_element(basis, symbol, "") if basis is not None else ""
-        if name and "(" in name:  # 'sz(dzp)' reads the dzp file
-            name = name[name.index("(") + 1:name.rindex(")")]
-        if name and not _file_exists(f"{prefix}.{name}.basis", paths):
-            missing[symbol] = f"{prefix}.{name}.basis"
-    return missing
-
-
-def _check_cell(atoms: Atoms, where: str) -> None:
-    lengths = atoms.cell.lengths()
-    for axis in range(3):
-        if lengths[axis] > 1e-6:
-            continue
-        if atoms.pbc[axis]:
-            raise ConfigError(
-                f"{where}: periodic along {_AXES[axis]} (pbc={atoms.pbc.tolist()}) but the cell "
-                f"has no length along it; set the cell (atoms.cell) or make it non-periodic.")
-        raise ConfigError(
-            f"{where}: no cell along {_AXES[axis]}; GPAW needs a box around the atoms: "
-            "use atoms.center(vacuum=...) or set the cell.")
-    if abs(atoms.cell.volume) < 1e-6:
-        raise ConfigError(f"{where}: the cell vectors are linearly dependent (volume 0).")
-
-
-def _check_periodicity(atoms: Atoms, where: str, preset: str) -> None:
-    pbc = tuple(bool(p) for p in atoms.pbc)
-    wanted = {
-        "molecule": (pbc == (False, False, False), "pbc=False (an isolated molecule)",
-                     "use preset 'electrolyte' or 'bulk' for periodic cells, or set pbc=False"),
-        "electrolyte": (all(pbc), "pbc=True (a periodic box)",
-                        "use preset 'molecule' for an isolated molecule, or set pbc=True"),
-        "bulk": (all(pbc), "pbc=True", "use preset 'slab' or 'molecule', or set pbc=True"),
-        "slab": (pbc == (True, True, False), "pbc=(True, True, False) with vacuum along z",
-                 "use preset 'interface' for a z-periodic sandwich, or set pbc"),
-        "interface": (pbc[0] and pbc[1], "periodic in-plane (pbc x and y True)",
-                      "set pbc=(True, True, False) or (True, True, True)"),
-    }
-    ok, expected, todo = wanted[preset]
-    if not ok:
-        raise ConfigError(f"{where}: gpaw preset '{preset}' expects {expected}, "
-                          f"got pbc={list(pbc)}; {todo}.")
-
-
-def _check_vacuum(atoms: Atoms, where: str, preset: str, min_vacuum: float | None) -> None:
-    if min_vacuum is None:
-        return
-    for axis in range(3):
-        if atoms.pbc[axis]:
-            continue
-        lo, hi = vacuum_A(atoms, axis)
-        if min(lo, hi) < min_vacuum - 1e-6:  # atoms.center(vacuum=v) must pass v
-            raise ConfigError(
-                f"{where}: only {min(lo, hi):.2f} Å between the atoms and the cell face along "
-                f"{_AXES[axis]} (preset '{preset}' needs {min_vacuum:.1f} Å); center the "
-                f"structure with atoms.center(vacuum={min_vacuum:.1f}, axis={axis}) or set "
-                "gpaw.min_vacuum_A.")
-
-
-def _check_kpts(atoms: Atoms, where: str, kpts: list[int] | None) -> None:
-    if kpts is None:
-        return
-    for axis in range(3):
-        if not atoms.pbc[axis] and kpts[axis] != 1:
-            raise ConfigError(
-                f"{where}: gpaw.kpts {kpts} samples the non-periodic {_AXES[axis]} axis; "
-                f"use 1 k-point along {_AXES[axis]}.")
-
-
-def _check_spin(atoms: Atoms, where: str, r: dict[str, Any]) -> None:
-    if r["spinpol"] is False and r["preset"] in ("molecule", "electrolyte") \
-            and needs_spin(atoms, r["charge"]):
-        raise ConfigError(
-            f"{where}: {electron_count(atoms, r['charge']):.0f} electrons (charge "
-            f"{r['charge']}) is odd but gpaw.spinpol is false; a spin-paired open shell "
-            "is unphysical: remove spinpol (auto) or set it true.")
-
-
-def _check_setups(atoms: Atoms, where: str, r: dict[str, Any]) -> None:
-    extra = r["extra"]
-    xc = extra.get("xc", r["xc"])
-    if not isinstance(xc, str):
-        return  # a functional object or dict: GPAW will say
-    try:
-        missing = missing_paw_files(set(atoms.get_chemical_symbols()), xc,
-                                    setups=extra.get("setups", "paw"),
-                                    basis=extra.get("basis", r["basis"]))
-    except (ValueError, KeyError, NameError) as err:  # gpaw: NameError("Unknown functional")
-        raise ConfigError(f"{where}: GPAW does not know the functional gpaw.xc={xc!r}: "
-                          f"{err}") from None
-    if missing:
-        files = ", ".join(f"{s}: {f}" for s, f in missing.items())
-        raise ConfigError(
-            f"{where}: no PAW setup/basis file for {sorted(missing)} with xc={xc!r} "
-            f"({files}) in {_setup_paths()}; choose another xc (PBE/LDA cover 83 elements), "
-            "or install setups and point GPAW_SETUP_PATH to them.")
-
-
-def _check_stress(where: str, r: dict[str, Any]) -> None:
-    if r["preset"] == "bulk" and not stress_supported(r["mode"]):
-        raise ConfigError(
-            f"{where}: gpaw preset 'bulk' labels the stress, which new GPAW computes in PW "
-            f"mode only (mode is {r['mode']!r}); set gpaw.mode: pw.")
-
-
 # --------------------------------------------------------------------------- labeling
-def prepare_atoms(atoms: Atoms, params: dict[str, Any]) -> Atoms:
-    """A calculator-free copy of ``atoms`` ready for GPAW.
-
-    When spin polarization is on, the electron count is odd and the structure
-    carries no initial magnetic moments, one Bohr magneton is spread evenly
-    over the atoms: with smearing, a spin-polarized SCF started from zero
-    moments stays non-magnetic (measured: OH 0.39 eV too high).
-    """
-    work = atoms.copy()
-    work.calc = None
-    moments = work.get_initial_magnetic_moments()
-    if params.get("spinpol") and not np.any(moments) \
-            and needs_spin(work, float(params.get("charge") or 0.0)):
-        work.set_initial_magnetic_moments(np.full(len(work), 1.0 / len(work)))
-    return work
-
-
 def _iterations(text: str) -> int | None:
     n = sum(1 for line in text.splitlines() if line.startswith("iter:")
             or line.startswith("|iter:"))
@@ -384,29 +181,17 @@ class GPAWOracle:
     def __init__(self, settings: GPAWSettings | None = None, *, communicator=None) -> None:
         self._settings = settings or GPAWSettings()
         self._communicator = communicator
-        _reproducible_fft_plans()  # for every GPAW calculation of this process
+        reproducible_fft_plans()  # for every GPAW calculation of this process
 
     # -- Oracle protocol ---------------------------------------------------------
     def settings(self) -> dict[str, Any]:
         """Resolved settings plus the GPAW and PAW-dataset versions."""
-        import gpaw
-
-        return {"kind": "gpaw", "gpaw": gpaw.__version__, "gpaw_data": _gpaw_data_version(),
-                "gpaw_setup_path": os.environ.get("GPAW_SETUP_PATH"),
-                **resolved_settings(self._settings)}
+        return provenance("gpaw", self._settings)
 
     def check(self, atoms: Atoms, where: str) -> None:
-        """Raise ConfigError naming ``where`` if GPAW cannot label ``atoms``."""
-        r = resolved_settings(self._settings)
-        if len(atoms) == 0:
-            raise ConfigError(f"{where}: the structure has no atoms.")
-        _check_periodicity(atoms, where, r["preset"])
-        _check_cell(atoms, where)
-        _check_vacuum(atoms, where, r["preset"], r["min_vacuum_A"])
-        _check_kpts(atoms, where, r["kpts"])
-        _check_spin(atoms, where, r)
-        _check_stress(where, r)
-        _check_setups(atoms, where, r)
+        """Raise ConfigError naming ``where`` if GPAW cannot label ``atoms``
+        (:func:`alearn.methods.gpaw.check_atoms`; messages name ``gpaw.*`` keys)."""
+        check_atoms(atoms, where, self._settings)
 
     def label(self, atoms: Atoms) -> Label:
         """Energy (eV), forces (eV/Å) and, for 3D-periodic PW cells, stress (eV/Å³).
@@ -418,11 +203,12 @@ class GPAWOracle:
             other GPAW error; with the attempts and GPAW's text output.
         """
         params = gpaw_parameters(self._settings, atoms)
-        work = prepare_atoms(atoms, params)
+        overrides: dict[str, Any] = {}
         attempts: list[dict[str, Any]] = []
         logs: list[str] = []
         for number, (rung, changes, current) in enumerate(retry_plan(params), start=1):
-            attempt = self._attempt(work, current, number, rung, changes)
+            overrides.update(changes)
+            attempt = self._attempt(atoms, overrides, mode_name(current), number, rung, changes)
             if number == 1:
                 attempt.record["parameters"] = params
             attempts.append(attempt.record)
@@ -441,9 +227,9 @@ class GPAWOracle:
                           attempts=attempts, log_text="\n".join(logs))
 
     # -- internals ----------------------------------------------------------------
-    def _attempt(self, work: Atoms, params: dict[str, Any], number: int, rung: str,
-                 changes: dict[str, Any]) -> _Attempt:
-        from gpaw import GPAW, ConvergenceError
+    def _attempt(self, atoms: Atoms, overrides: dict[str, Any], mode: str, number: int,
+                 rung: str, changes: dict[str, Any]) -> _Attempt:
+        from gpaw import ConvergenceError
 
         buf = io.StringIO()
         record: dict[str, Any] = {"attempt": number, "rung": rung, "changed": changes}
@@ -451,35 +237,17 @@ class GPAWOracle:
         label = None
         scf_failed = False
         try:
-            work.calc = GPAW(**params, txt=buf, communicator=self._communicator)
-            label = self._compute(work, _mode_name(params))
+            calc = GPAWCalculator(self._settings, overrides=overrides, txt=buf,
+                                  communicator=self._communicator)
+            label = label_with_calculator(atoms, calc,
+                                          stress=bool(atoms.pbc.all()) and stress_supported(mode))
         except ConvergenceError as err:
             scf_failed = True
             record["error"] = f"{type(err).__name__}: {err}".rstrip(": ")
         except Exception as err:  # noqa: BLE001 - any GPAW failure becomes a failed label
             record["error"] = f"{type(err).__name__}: {err}"
-        finally:
-            work.calc = None
         text = buf.getvalue()
         record.update(ok=label is not None, iterations=_iterations(text),
                       wall_s=round(time.perf_counter() - t0, 3))
         header = f"==== attempt {number} ({rung}) changed={changes} ok={label is not None} ====\n"
         return _Attempt(record=record, log_text=header + text, label=label, scf_failed=scf_failed)
-
-    @staticmethod
-    def _compute(work: Atoms, mode: str) -> Label:
-        energy = float(work.get_potential_energy(force_consistent=True))
-        forces = np.array(work.get_forces(apply_constraint=False), dtype=float)
-        stress = None
-        if work.pbc.all() and stress_supported(mode):
-            stress = np.array(work.get_stress(voigt=True, apply_constraint=False), dtype=float)
-        return Label(energy=energy, forces=forces, stress=stress)
-
-
-def _gpaw_data_version() -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("gpaw-data")
-    except PackageNotFoundError:
-        return None

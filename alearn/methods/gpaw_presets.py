@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from ase import Atoms
 
-if TYPE_CHECKING:  # calculators know nothing of campaigns; the type is only for hints
+if TYPE_CHECKING:
     from alearn.config import GPAWSettings
 
 __all__ = [
@@ -275,7 +275,7 @@ def gpaw_parameters(settings: GPAWSettings, atoms: Atoms) -> dict[str, Any]:
     Notes
     -----
     Initial magnetic moments are not GPAW keywords; see
-    :func:`alearn.oracles.gpaw.prepare_atoms`, which seeds them when spin
+    :func:`alearn.methods.gpaw.prepare_atoms`, which seeds them when spin
     polarization is switched on automatically.
     """
     r = resolved_settings(settings)
