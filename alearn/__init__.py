@@ -47,8 +47,8 @@ def load_committee(workdir: str | Path, *, device: str = "cpu"):
     """
     import yaml
 
-    from alearn.campaign import committee_calculator
     from alearn.state import Stages
+    from alearn.training import committee_calculator
 
     workdir = Path(workdir)
     stages = Stages(workdir)

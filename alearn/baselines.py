@@ -54,16 +54,12 @@ __all__ = [
     "delta_frame",
     "ensure_baselines",
     "make_baseline",
-    "oracle_charge",
     "with_current_baseline",
 ]
 
 # simple-dftd3 has reference C6 coefficients up to Lr (Z = 103); measured with
 # dftd3 1.7: Rf gives 0 dispersion and Og crashes the library.
 D3_MAX_Z = 103
-
-#: The oracle's total charge (e); kept here for callers of the former name.
-oracle_charge = total_charge
 
 
 class BaselineResult(NamedTuple):

@@ -7,11 +7,15 @@ import errno
 import logging
 import math
 import os
+import signal
 import sqlite3
 import sys
 from pathlib import Path
 
-from alearn.errors import AlearnError
+from alearn.errors import AlearnError, CampaignInterrupted
+
+#: exit code of a run stopped by a signal: 128 + the signal's number (as a shell reports it)
+EXIT_SIGNAL = 128
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -22,6 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("config", type=Path, help="campaign YAML file")
     run.add_argument("--workdir", type=Path, default=None,
                      help="work directory (default: runs/<config name>)")
+    run.add_argument("--retry-failed", action="store_true",
+                     help="label the structures whose labels failed again (e.g. after "
+                          "raising oracle.timeout_s)")
     run.add_argument("-v", "--verbose", action="store_true")
     status = sub.add_parser("status", help="print where a campaign stands")
     status.add_argument("workdir", type=Path)
@@ -110,24 +117,32 @@ def export(workdir: Path, output: Path, *, split: str | None) -> int:
                           "its permissions (or free disk space)") from None
 
 
-def _run(args: argparse.Namespace) -> None:
+def _run(args: argparse.Namespace) -> int:
     from alearn.campaign import Campaign
 
     workdir = args.workdir or Path("runs") / args.config.stem
-    result = Campaign(args.config, workdir).run()
+    try:
+        result = Campaign(args.config, workdir, retry_failed=args.retry_failed).run()
+    except CampaignInterrupted as stop:
+        print(f"alearn: stopped by {stop.signal_name}: its trainers and label workers were "
+              f"ended and nothing unfinished is marked done; resume with: alearn run "
+              f"{args.config} --workdir {workdir}", file=sys.stderr)
+        return EXIT_SIGNAL + signal.Signals[stop.signal_name]
     if result.workdir and _is_writer():
         print(f"campaign {result.status} after {result.iterations} iterations: "
               f"{result.n_labeled} labels ({result.n_failed} failed) in {result.workdir}")
+    return 0
 
 
-def _dispatch(args: argparse.Namespace) -> None:
+def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
-        _run(args)
-    elif args.command == "status":
+        return _run(args)
+    if args.command == "status":
         print_status(args.workdir)
     elif args.command == "export":
         n = export(args.workdir, args.output, split=args.split)
         print(f"wrote {n} labeled frames to {args.output}")
+    return 0
 
 
 # Errors of the file system that are the user's to fix, even without a file name.
@@ -148,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        _dispatch(args)
+        return _dispatch(args)
     except AlearnError as err:
         print(f"alearn: error: {err}", file=sys.stderr)
         return 2
@@ -157,7 +172,6 @@ def main(argv: list[str] | None = None) -> int:
             raise  # not about a file the user named: a bug, keep the traceback
         print(f"alearn: error: {os_error_message(err)}", file=sys.stderr)
         return 2
-    return 0
 
 
 def _is_writer() -> bool:

@@ -43,7 +43,7 @@ class XTBSettings(_Strict):
 
 class GPAWSettings(_Strict):
     """GPAW settings. A preset supplies physically sound defaults; every other
-    key given here overrides the preset. See ``alearn.calculators.gpaw_presets``.
+    key given here overrides the preset. See ``alearn.methods.gpaw_presets``.
     """
 
     preset: Literal["molecule", "electrolyte", "bulk", "interface", "slab"] = "molecule"
@@ -255,6 +255,9 @@ class TrainingConfig(_Strict):
     forces_weight: float = Field(100.0, ge=0)
     stress_weight: float = Field(1.0, ge=0)
     patience: int = Field(50, gt=0)
+    resume_after_s: float = Field(
+        300.0, ge=0, description="a member killed after training this long (s) resumes from "
+        "its last checkpoint; a shorter attempt is redone from scratch (bit-reproducible)")
     e0s: Literal["average"] | dict[str, float] = Field(
         "average", description="'average' (least squares, mace-torch) or per-element eV, "
         "e.g. {H: -13.6, O: -2041.8}; a mapping must cover every element of the systems"

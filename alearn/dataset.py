@@ -120,6 +120,20 @@ class Dataset:
             self.db.update(row_id, data=data, status="failed", reason=reason[:500], oracle=oracle,
                            oracle_hash=oracle_hash, label_wall_s=float(wall_s), rank=rank)
 
+    def reset_failed(self) -> list[int]:
+        """Mark every failed row ``selected`` again, to be labeled anew; returns their ids.
+
+        The failed attempts stay in the row's data under ``earlier_failures``.
+        """
+        rows = self.rows(status="failed")
+        with self.db:
+            for row in rows:
+                earlier = list(row.data.get("earlier_failures", [])) + [
+                    {"reason": row.get("reason"), "attempts": row.data.get("attempts", [])}]
+                self.db.update(row.id, delete_keys=["reason"], status="selected",
+                               data={"earlier_failures": earlier})
+        return [row.id for row in rows]
+
     # ------------------------------------------------------------------ reading
     def rows(self, **selection) -> list:
         """Rows matching key=value selection, in insertion order."""

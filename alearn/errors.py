@@ -36,3 +36,15 @@ class LabelFailed(AlearnError, CalculationFailed):
 
 class CampaignStopped(AlearnError):
     """The campaign cannot go on (too many failed labels, ...); the message says why."""
+
+
+class CampaignInterrupted(KeyboardInterrupt):
+    """The campaign was stopped by a signal (SIGTERM, SIGINT); it can be resumed.
+
+    A :class:`KeyboardInterrupt`, so that no ``except Exception`` on the way
+    (e.g. around a reference calculation) mistakes the stop for a failure.
+    """
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(f"stopped by {signal_name}")
+        self.signal_name = signal_name

@@ -1,4 +1,4 @@
-"""Exploration: MD walkers driven by the committee mean.
+"""Exploration: MD walkers driven by the committee mean, and their records.
 
 Each walker runs ASE dynamics (Langevin NVT, or Langevin-BAOAB NPT with a
 Langevin-Hoover barostat) from its system's start structure, with velocities
@@ -7,25 +7,33 @@ observer records the frame with its committee uncertainty. A walker stops
 early when a frame reaches the ``hi`` end of the trust window or the structure
 breaks (non-finite positions, atoms too close, an atom flown off); the event is
 recorded with the frames.
+
+Records: each walker's frames go to ``<stem>.xyz`` and its summary (steps,
+stop reason, wall time) to ``<stem>.json`` in the iteration's ``explore/``
+folder; the summary is written last and marks the walker done.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from ase import Atoms, units
 from ase.calculators.calculator import Calculator
 from ase.constraints import FixCom
+from ase.io import read
 from ase.md.langevin import Langevin
 from ase.md.langevinbaoab import LangevinBAOAB
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.parallel import DummyMPI
 
 from alearn.config import MDConfig, UncertaintyConfig
-from alearn.uncertainty import Zone, broken_structure, from_results, zone
+from alearn.state import read_json, write_extxyz, write_json_atomic
+from alearn.uncertainty import Zone, broken_structure, frame_zone, from_results, zone
 
 log = logging.getLogger(__name__)
 # Walkers are independent: under mpirun ASE would otherwise broadcast random numbers
@@ -128,3 +136,78 @@ def run_walker(start: Atoms, calc: Calculator, spec: WalkerSpec,
     if result.stop_reason:
         log.info("walker %s/%d stopped: %s", spec.system, spec.walker, result.stop_reason)
     return result
+
+
+# --------------------------------------------------------------------------- records
+def save_walker(out: Path, result: WalkerResult) -> None:
+    """Write a walker's frames, then its summary (the summary marks it done)."""
+    spec = result.spec
+    write_extxyz(result.frames, out / f"{spec.stem}.xyz")
+    write_json_atomic(out / f"{spec.stem}.json",
+                      {"steps": result.steps, "stop_reason": result.stop_reason,
+                       "wall_s": result.wall_s, "n_frames": len(result.frames),
+                       "temperature_K": spec.temperature_K})
+
+
+def walker_done(out: Path, spec: WalkerSpec) -> bool:
+    """True when the walker's records are complete and readable in ``out``.
+
+    Damaged records (a file that does not parse) are removed, with a warning,
+    so that the walker runs again.
+    """
+    summary, frames = out / f"{spec.stem}.json", out / f"{spec.stem}.xyz"
+    if not summary.is_file():
+        return False
+    try:
+        read_json(summary)
+        _read_frames(frames)
+    except Exception as err:  # noqa: BLE001 - any parse error means: run the walker again
+        log.warning("walker records %s are damaged (%s: %s); running the walker again",
+                    frames, type(err).__name__, err)
+        summary.unlink(missing_ok=True)
+        frames.unlink(missing_ok=True)
+        return False
+    return True
+
+
+def walker_frames(out: Path, specs: Sequence[WalkerSpec]) -> list[Atoms]:
+    """The frames the walkers ``specs`` sampled, in order (missing files: none)."""
+    frames: list[Atoms] = []
+    for spec in specs:
+        path = out / f"{spec.stem}.xyz"
+        if path.is_file():
+            frames += _read_frames(path)
+    return frames
+
+
+def _read_frames(path: Path) -> list[Atoms]:
+    # a walker whose MD failed at once sampled nothing: an empty file
+    return read(str(path), index=":", parallel=False) if path.stat().st_size else []
+
+
+def zone_summary(frames: Sequence[Atoms], stops: Sequence[str | None],
+                 ucfg: UncertaintyConfig) -> dict:
+    """Counts of frames per trust-window zone, the trusted fraction and the stops."""
+    zones = [frame_zone(f, ucfg) for f in frames]
+    n = len(zones)
+    counts = {z.name.lower(): sum(1 for x in zones if x is z) for z in Zone}
+    return {"n_frames": n, **counts, "accurate_ratio": counts["trusted"] / n if n else 0.0,
+            "stopped_walkers": [s for s in stops if s]}
+
+
+def system_summary(out: Path, specs: Sequence[WalkerSpec], ucfg: UncertaintyConfig) -> dict:
+    """:func:`zone_summary` of one system's walkers, read from their records."""
+    stops = [read_json(out / f"{s.stem}.json")["stop_reason"] for s in specs]
+    return zone_summary(walker_frames(out, specs), stops, ucfg)
+
+
+def continue_from(start: Atoms, frames: Sequence[Atoms], ucfg: UncertaintyConfig) -> Atoms:
+    """``start`` moved to the last trusted or candidate frame of ``frames`` (positions and
+    cell: NPT walkers carry their cell on); ``start`` itself when there is none."""
+    usable = [f for f in frames if frame_zone(f, ucfg) is not Zone.REJECTED]
+    if not usable:
+        return start
+    atoms = start.copy()
+    atoms.positions = usable[-1].positions
+    atoms.cell = usable[-1].cell
+    return atoms

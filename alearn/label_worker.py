@@ -14,6 +14,10 @@ Files in the work folder
 ``oracle.json``       ``OracleConfig.model_dump_json()``
 ``result.json``       written by rank 0 of the worker (temp file + ``os.replace``)
 ``worker.out/.err``   the worker's stdout and stderr
+``process.json``      the worker's pid record while it runs (:mod:`alearn.children`)
+
+The worker is a supervised child: it dies with the campaign process, and its
+MPI ranks die with their launcher.
 
 The worker imports only alearn's config and oracle modules, ASE and the
 oracle's backend (never torch or MACE), so it starts in ~0.5 s. It runs with
@@ -25,11 +29,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
-import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,11 +38,12 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
+from alearn.children import die_with_parent, run_supervised
 from alearn.config import OracleConfig
 from alearn.errors import ConfigError, LabelFailed
+from alearn.oracles.base import Label
 from alearn.procenv import rank_from_environment, worker_env
 from alearn.state import write_text_atomic
-from alearn.oracles.base import Label
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +56,6 @@ STDOUT_FILE = "worker.out"
 STDERR_FILE = "worker.err"
 
 DEFAULT_LAUNCHER: tuple[str, ...] = ("mpirun", "-np", "{ranks}")
-#: seconds between SIGTERM and SIGKILL when a worker overruns its time limit
-KILL_GRACE_S = 3.0
 STDERR_TAIL_CHARS = 2000
 
 # --------------------------------------------------------------------------- parent side
@@ -135,40 +135,14 @@ def _write_inputs(workdir: Path, oracle_config: OracleConfig, atoms: Atoms) -> N
 
 def _run(command: list[str], *, env: dict[str, str], workdir: Path,
          timeout_s: float | None) -> tuple[int | None, float]:
-    """Run the worker in its own session; returns (exit code or None on timeout, seconds)."""
-    t0 = time.perf_counter()
+    """Run the worker as a supervised child; (exit code or None on timeout, seconds)."""
     with open(workdir / STDOUT_FILE, "wb") as out, open(workdir / STDERR_FILE, "wb") as err:
         try:
-            proc = subprocess.Popen(command, cwd=workdir, env=env, stdout=out, stderr=err,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            return run_supervised(command, folder=workdir, env=env, stdout=out, stderr=err,
+                                  timeout_s=timeout_s, cwd=workdir)
         except FileNotFoundError as exc:
             raise LabelFailed(f"cannot start the label worker ({command[0]!r} not found: "
                               f"{exc}); check the launcher or PATH") from None
-        try:
-            rc: int | None = proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            rc = None
-    return rc, time.perf_counter() - t0
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the worker's process group, SIGKILL it after a grace period, reap it."""
-    for sig, wait_s in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, 30.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=wait_s)
-        except subprocess.TimeoutExpired:
-            continue
-        # the leader is gone; make sure no straggler of its group survives
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        return
 
 
 def _exit_reason(rc: int | None, timeout_s: float | None, elapsed_s: float) -> str:
@@ -262,6 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(args) != 1:
         sys.stderr.write("usage: python -m alearn.label_worker WORKDIR\n")
         return 2
+    die_with_parent()  # the campaign, or the MPI launcher of this worker's ranks
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     workdir = Path(args[0])
     result = _result_of(workdir)

@@ -9,12 +9,16 @@ resume. Only the calculation in flight at a kill is lost.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from ase import Atoms
 
+from alearn.children import end_recorded
 from alearn.config import OracleConfig
 from alearn.dataset import Dataset
 from alearn.errors import LabelFailed
@@ -65,8 +69,11 @@ def compute_outcome(row_id: int, atoms: Atoms, oracle: Oracle, oracle_cfg: Oracl
         if oracle_cfg.isolation == "process":
             from alearn.label_worker import run_label
 
-            label = run_label(oracle_cfg, atoms, workdir=scratch / f"row_{row_id}",
+            # a folder of this attempt's own; kept after a failure for inspection
+            folder = scratch / f"row_{row_id}.{os.getpid()}"
+            label = run_label(oracle_cfg, atoms, workdir=folder,
                               ranks=oracle_cfg.ranks_per_label, timeout_s=oracle_cfg.timeout_s)
+            shutil.rmtree(folder, ignore_errors=True)
         else:
             label = oracle.label(atoms)
     except LabelFailed as err:
@@ -78,6 +85,32 @@ def compute_outcome(row_id: int, atoms: Atoms, oracle: Oracle, oracle_cfg: Oracl
 
 def journal_path(journal: Path, row_id: int) -> Path:
     return journal / f"row_{row_id}.json"
+
+
+def _journaled(journal: Path, row_id: int) -> bool:
+    """True when the row's journal entry exists and reads; a damaged one is removed
+    (with a warning), so that the structure is labeled again."""
+    path = journal_path(journal, row_id)
+    if not path.is_file():
+        return False
+    try:
+        Outcome.from_json(read_json(path))
+    except (ValueError, KeyError, TypeError) as err:
+        log.warning("%s is damaged (%s: %s); labeling row %d again", path,
+                    type(err).__name__, err, row_id)
+        path.unlink()
+        return False
+    return True
+
+
+def _to_label(ds: Dataset, journal: Path) -> list[tuple[int, Atoms]]:
+    """Pending rows without a journal entry; their leftover scratch folders removed."""
+    end_recorded(journal / "scratch")  # a killed run's label workers, before their folders go
+    todo = [(r.id, r.toatoms()) for r in ds.pending() if not _journaled(journal, r.id)]
+    for row_id, _ in todo:
+        for folder in (journal / "scratch").glob(f"row_{row_id}.*"):
+            shutil.rmtree(folder, ignore_errors=True)
+    return todo
 
 
 def record(ds: Dataset, outcome: Outcome, *, oracle_name: str, oracle_hash: str,
@@ -94,20 +127,21 @@ def record(ds: Dataset, outcome: Outcome, *, oracle_name: str, oracle_hash: str,
 
 
 def label_pending(ds: Dataset, *, oracle: Oracle, oracle_cfg: OracleConfig, oracle_hash: str,
-                  journal: Path, workers: Workers) -> int:
+                  journal: Path, workers: Workers, stop: threading.Event | None = None) -> int:
     """Label every pending row; returns how many rows were recorded now.
 
     Rows are dealt over groups of ``oracle.ranks_per_label`` ranks (in
     worker-process isolation the group leader launches the parallel worker
     and the others wait); each finished label goes to the journal at once,
-    and the writer rank records the journal into the database.
+    and the writer rank records the journal into the database. Once ``stop``
+    is set (the campaign is being stopped and its workers ended), no outcome
+    is journaled any more: a worker ended by the stop is no failed label.
     """
     journal.mkdir(parents=True, exist_ok=True)
     pending = ds.pending()
     # One list for all ranks, decided by the writer: a rank listing its own could
     # miss a label another rank has already journaled, and the deals would differ.
-    todo = workers.bcast([(r.id, r.toatoms()) for r in pending
-                          if not journal_path(journal, r.id).is_file()])
+    todo = workers.bcast(_to_label(ds, journal) if workers.is_writer else None)
     if todo:
         log.info("labeling %d structures with %s", len(todo), oracle.name)
         in_process = oracle_cfg.isolation == "inline"
@@ -118,6 +152,8 @@ def label_pending(ds: Dataset, *, oracle: Oracle, oracle_cfg: OracleConfig, orac
             row_id, atoms = item
             outcome = compute_outcome(row_id, atoms, oracle, oracle_cfg, journal / "scratch",
                                       rank=workers.rank)
+            if stop is not None and stop.is_set():
+                return
             if workers.rank % group == 0:
                 write_json_atomic(journal_path(journal, row_id), outcome.to_json())
             progress.update()

@@ -12,7 +12,14 @@ is the baseline to compare against.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
+from ase import Atoms
+
+from alearn.config import UncertaintyConfig
+from alearn.dataset import Candidate
+from alearn.uncertainty import Zone, frame_zone
 
 
 def _standardize(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
@@ -103,3 +110,61 @@ def select(features: np.ndarray, scores: np.ndarray, n: int, *, method: str,
         return kmeans_pick(x, scores, n, seed=int(rng.integers(2**31)))
     ex = None if existing is None or not len(existing) else _standardize(existing, ref)
     return farthest_point(x, n, first=int(np.argmax(scores)), existing=ex)
+
+
+def assign_splits(n: int, fraction: float, rng: np.random.Generator, *, at_least_one: bool
+                  ) -> list[str]:
+    """``train``/``valid`` for n new frames; about ``fraction`` of them valid.
+
+    With ``at_least_one`` (the first data of a campaign) at least one of three or
+    more frames is a validation frame.
+    """
+    n_valid = int(np.floor(fraction * n + rng.uniform()))
+    if at_least_one and fraction > 0 and n >= 3:
+        n_valid = max(n_valid, 1)
+    valid = set(rng.choice(n, size=min(n_valid, n), replace=False).tolist())
+    return ["valid" if i in valid else "train" for i in range(n)]
+
+
+def choose_candidates(explored: Mapping[str, Sequence[Atoms]], *, caps: Mapping[str, int],
+                      budget: float, descriptors, training: Sequence[Atoms],
+                      ucfg: UncertaintyConfig, method: str, valid_fraction: float,
+                      iteration: int, rng: np.random.Generator) -> list[Candidate]:
+    """The frames of one iteration to label, per system: window frames, diverse, capped.
+
+    Parameters
+    ----------
+    explored
+        System name → the frames its walkers sampled (``unc_*`` in ``info``).
+    caps
+        System name → the most frames to select for it (``max_selected``).
+    budget
+        Labels left in the campaign's budget (``inf`` without one).
+    descriptors
+        Callable Atoms → (F,) structural descriptor (the committee's).
+    training
+        Training frames; a system's frames among them count as already covered.
+    ucfg, method, valid_fraction
+        Trust window and metric; ``selection.method``; ``validation.fraction``.
+    iteration, rng
+        Recorded on the candidates; the source of randomness.
+    """
+    chosen: list[Candidate] = []
+    for system, sampled in explored.items():
+        frames = [f for f in sampled if frame_zone(f, ucfg) is Zone.CANDIDATE]
+        cap = int(min(caps[system], budget - len(chosen)))
+        if not frames or cap <= 0:
+            continue
+        scores = np.array([f.info[f"unc_{ucfg.metric}"] for f in frames])
+        feats = np.array([descriptors(f) for f in frames])
+        existing = np.array([descriptors(a) for a in training if a.info.get("system") == system])
+        picks = select(feats, scores, cap, method=method, rng=rng,
+                       existing=existing if len(existing) else None)
+        splits = assign_splits(len(picks), valid_fraction, rng, at_least_one=False)
+        for i, split in zip(picks, splits):
+            f = frames[int(i)]
+            chosen.append(Candidate(
+                atoms=f, system=system, source="explore", iteration=iteration, split=split,
+                walker=int(f.info["walker"]), md_step=int(f.info["md_step"]),
+                uncertainty={k: v for k, v in f.info.items() if k.startswith("unc_")}))
+    return chosen

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from ase import Atoms
+from ase.io import write
+
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -48,6 +54,12 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
     write_text_atomic(path, json.dumps(obj, indent=1, default=str))
 
 
+def write_extxyz(frames: Sequence[Atoms], path: str | os.PathLike) -> None:
+    """Write ``frames`` to an extxyz file atomically (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        write(tmp, list(frames), format="extxyz", parallel=False)
+
+
 def read_json(path: Path) -> Any:
     with open(path) as fh:
         return json.load(fh)
@@ -68,7 +80,14 @@ class Stages:
     def done(self, iteration: int, stage: str) -> dict | None:
         """The marker's content if the stage is done, else None."""
         path = self._marker(iteration, stage)
-        return read_json(path) if path.is_file() else None
+        if not path.is_file():
+            return None
+        try:
+            return read_json(path)
+        except ValueError as err:  # damaged: the stage is redone (stages are idempotent)
+            log.warning("%s is damaged (%s); redoing that stage", path, err)
+            path.unlink()
+            return None
 
     def mark(self, iteration: int, stage: str, info: dict) -> None:
         write_json_atomic(self._marker(iteration, stage), info)

@@ -64,3 +64,22 @@ def perturbed_copies(atoms: Atoms, cfg: BootstrapConfig, rng: np.random.Generato
         new.positions += rng.normal(0.0, cfg.rattle_std_A, new.positions.shape)
         copies.append(new)
     return copies
+
+
+def read_initial_frames(cfg: CampaignConfig) -> list[Atoms]:
+    """The labeled frames of ``initial_data.file``, checked for the energy and force keys."""
+    idc = cfg.initial_data
+    path = cfg.resolve(idc.file)
+    if not path.is_file():
+        raise ConfigError(f"initial_data.file ({path}): file not found")
+    try:
+        frames = read(str(path), index=":", parallel=False)
+    except Exception as err:  # noqa: BLE001
+        raise ConfigError(f"initial_data.file ({path}): ASE cannot read it: {err}") from None
+    for i, atoms in enumerate(frames):
+        if idc.energy_key not in atoms.info or idc.forces_key not in atoms.arrays:
+            raise ConfigError(
+                f"initial_data.file ({path}), frame {i}: missing '{idc.energy_key}' (info) "
+                f"or '{idc.forces_key}' (arrays); set initial_data.energy_key/forces_key "
+                "to the names used in the file")
+    return frames

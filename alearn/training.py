@@ -1,11 +1,13 @@
 """Committee training with mace-torch's own trainer (``mace.cli.run_train``).
 
-Each member runs ``python -m mace.cli.run_train`` in a subprocess: mace-torch
-sets global torch state (default dtype, seeds) that must not leak into the
-campaign process, and a subprocess killed mid-training leaves nothing behind
-but a scratch folder. A member is done only when its ``.model`` file has been
-moved into place atomically; a resumed campaign retrains unfinished members
-from scratch with the same seed, so the result is the same as without the kill.
+Each member runs ``python -m mace.cli.run_train`` in a supervised child process
+(:mod:`alearn.children`: it dies with the campaign): mace-torch sets global torch
+state (default dtype, seeds) that must not leak into the campaign process. Each
+attempt works in a scratch folder of its own (:mod:`alearn.attempts`). A member
+is done only when its ``.model`` file has been moved into place atomically; a
+resumed campaign retrains an unfinished member from scratch with the same seed
+(the same result as without the kill) or, after a long training, resumes it
+from its last checkpoint.
 
 Members differ by seed and by training subset (bootstrap resample, k-fold, or
 all data), so their disagreement estimates the model error.
@@ -18,22 +20,54 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from ase import Atoms
-from ase.io import write
 
+from alearn.attempts import new_attempt
+from alearn.children import run_supervised
 from alearn.config import CommitteeConfig
 from alearn.errors import AlearnError
 from alearn.procenv import worker_env
 from alearn.seeding import derive_seed
-from alearn.state import atomic_path
+from alearn.state import write_extxyz
+
+if TYPE_CHECKING:
+    from alearn.config import BaselineConfig, CampaignConfig
+    from alearn.parallel import Workers
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a committee learns.
+
+    Attributes
+    ----------
+    key_prefix
+        Prefix of the extxyz keys trained on: ``REF`` (the reference itself) or
+        ``DELTA`` (reference − baseline, Δ-ML).
+    tag
+        ``direct``, or ``delta:<baseline settings hash>``; stored with a trained
+        committee, so a committee trained for another target is recognised.
+    """
+
+    key_prefix: str
+    tag: str
+
+    @classmethod
+    def for_baseline(cls, baseline: BaselineConfig | None) -> Target:
+        """The target of a campaign with (or without) a ``baseline:`` section."""
+        if baseline is None:
+            return cls("REF", "direct")
+        from alearn.baselines import baseline_hash
+
+        return cls("DELTA", f"delta:{baseline_hash(baseline)}")
 
 
 class TrainingFailed(AlearnError):
@@ -152,8 +186,12 @@ def mace_arguments(cfg: CommitteeConfig, job: MemberJob, *, atomic_numbers: Sequ
 
 
 def train_member(cfg: CommitteeConfig, job: MemberJob, *, atomic_numbers: Sequence[int],
-                 has_stress: bool, threads: int = 1, target: str = "REF") -> float:
+                 has_stress: bool, threads: int = 1, target: str = "REF",
+                 resume_after_s: float = 300.0) -> float:
     """Train one member with mace-torch; place the model atomically.
+
+    An earlier attempt that trained at least ``resume_after_s`` seconds is
+    resumed from its checkpoint (see :mod:`alearn.attempts`).
 
     Returns
     -------
@@ -164,34 +202,28 @@ def train_member(cfg: CommitteeConfig, job: MemberJob, *, atomic_numbers: Sequen
     TrainingFailed
         When mace-torch exits with an error (the message has its log tail).
     """
-    scratch = job.model_path.parent / f"scratch_member_{job.index}"
-    shutil.rmtree(scratch, ignore_errors=True)  # leftovers of a killed run
-    scratch.mkdir(parents=True)
+    scratch, restart = new_attempt(job.model_path.parent, f"member_{job.index}",
+                                   resume_after_s=resume_after_s)
     argv = mace_arguments(cfg, job, atomic_numbers=atomic_numbers,
                           has_stress=has_stress, scratch=scratch, target=target)
     # No inherited MPI launcher variables (the campaign may run under mpirun), and a
     # fixed thread count: results then do not depend on how many ranks there are.
     env = worker_env(parallel=False, threads=threads)
-    start = time.perf_counter()
-    with open(scratch / "mace_train.log", "w") as out:
-        proc = subprocess.run([sys.executable, "-m", "mace.cli.run_train", *argv],
-                              stdout=out, stderr=subprocess.STDOUT, env=env, check=False)
+    command = [sys.executable, "-m", "mace.cli.run_train", *argv]
+    with open(scratch / "mace_train.log", "a") as out:
+        rc, elapsed = run_supervised(command + (["--restart_latest"] if restart else []),
+                                     folder=scratch, env=env, stdout=out,
+                                     stderr=subprocess.STDOUT)
     trained = scratch / f"member_{job.index}.model"
-    if proc.returncode != 0 or not trained.is_file():
+    if rc != 0 or not trained.is_file():
         tail = (scratch / "mace_train.log").read_text()[-3000:]
         raise TrainingFailed(
-            f"mace-torch training of member {job.index} failed (exit {proc.returncode}); "
+            f"mace-torch training of member {job.index} failed (exit {rc}); "
             f"full log: {scratch / 'mace_train.log'}\n...{tail}")
     os.replace(trained, job.model_path)
     shutil.move(scratch / "mace_train.log", job.model_path.with_suffix(".log"))
     shutil.rmtree(scratch, ignore_errors=True)
-    return time.perf_counter() - start
-
-
-def write_extxyz(frames: Sequence[Atoms], path: Path) -> None:
-    """Write frames to extxyz atomically (temp file + rename)."""
-    with atomic_path(path) as tmp:
-        write(tmp, list(frames), format="extxyz", parallel=False)
+    return elapsed
 
 
 def write_committee_data(jobs: Sequence[MemberJob], subsets: Sequence[np.ndarray],
@@ -223,3 +255,76 @@ def plan_committee(cfg: CommitteeConfig, *, n_train: int, out_dir: Path, seed: i
         for k in range(cfg.size)
     ]
     return jobs, subsets
+
+
+@dataclass(frozen=True)
+class CommitteeData:
+    """The frames a committee is trained on, and what it learns from them.
+
+    Attributes
+    ----------
+    train, valid
+        Labeled frames (``REF_*``, and ``DELTA_*`` for Δ-ML).
+    atomic_numbers
+        Elements the models cover (all the campaign's systems).
+    has_stress
+        Train on stress too (3D-periodic systems).
+    target
+        What is learned.
+    """
+
+    train: Sequence[Atoms]
+    valid: Sequence[Atoms]
+    atomic_numbers: Sequence[int]
+    has_stress: bool
+    target: Target
+
+
+def train_committee(cfg: CommitteeConfig, data: CommitteeData, *, out_dir: Path, seed: int,
+                    iteration: int, previous: Sequence[Path] | None, workers: Workers
+                    ) -> tuple[list[Path], list[float]]:
+    """Plan, write the data of, and train the K members of one iteration's committee.
+
+    Members whose model file already exists are not trained again, so a
+    resumed campaign trains only what a kill interrupted. Under MPI the writer
+    rank writes the data files and members are dealt over the ranks.
+
+    Returns
+    -------
+    The K model paths, and the wall times (s) of the members trained now.
+    """
+    jobs, subsets = plan_committee(cfg, n_train=len(data.train), out_dir=out_dir, seed=seed,
+                                   iteration=iteration, previous=previous)
+    if workers.is_writer:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_committee_data(jobs, subsets, data.train, data.valid)
+    workers.barrier()
+    if not data.valid:
+        jobs = [replace(job, valid_file=None) for job in jobs]
+    todo = workers.bcast([job for job in jobs if not job.model_path.is_file()])
+    threads = cfg.threads_per_member
+    times = workers.map(
+        lambda job: train_member(cfg, job, atomic_numbers=data.atomic_numbers,
+                                 has_stress=data.has_stress, threads=threads,
+                                 target=data.target.key_prefix,
+                                 resume_after_s=cfg.training.resume_after_s),
+        todo, desc="training", concurrency=max(1, workers.threads // threads))
+    return [job.model_path for job in jobs], times
+
+
+def committee_calculator(folder: Path, cfg: CampaignConfig):
+    """The committee in ``folder``, wrapped with the baseline when ``cfg`` has one."""
+    from alearn.calculators.committee import CommitteeCalculator, ModelFileError
+
+    models = [folder / f"member_{k}.model" for k in range(cfg.committee.size)]
+    try:
+        committee = CommitteeCalculator(models, device=cfg.committee.device)
+    except (ModelFileError, FileNotFoundError) as err:
+        raise AlearnError(f"{err}; delete {folder} and {folder.parent / 'train.done.json'}, "
+                          "then rerun 'alearn run' to train this committee again") from None
+    if cfg.baseline is None:
+        return committee
+    from alearn.baselines import make_baseline
+    from alearn.calculators.delta import DeltaCalculator
+
+    return DeltaCalculator(make_baseline(cfg.baseline), committee)

@@ -46,13 +46,13 @@ from ase.io import read
 from learning_curves import force_rmse_meV_A, labels_to_reach, langevin_frames
 
 from alearn import Campaign
-from alearn.campaign import assign_splits
 from alearn.config import XTBSettings, config_from_dict
 from alearn.dataset import row_to_ref_atoms
 from alearn.methods.xtb import make_calculator as xtb_calculator
 from alearn.parallel import Workers
 from alearn.seeding import derive_seed
-from alearn.training import plan_committee, train_member, write_committee_data
+from alearn.selection import assign_splits
+from alearn.training import CommitteeData, train_committee
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo"
 XTB = XTBSettings(method="GFN2-xTB", charge=1.0)
@@ -115,19 +115,12 @@ def random_campaign(campaign: Campaign, pool: list[Atoms], *, draw: int, max_lab
         for frame, split in zip(picks, assign_splits(step, cfg.validation.fraction, rng,
                                                      at_least_one=False)):
             (valid if split == "valid" else train).append(frame)
-        out = workdir / f"random_{draw}" / f"iter_{it:03d}"
-        jobs, subsets = plan_committee(cfg.committee, n_train=len(train), out_dir=out,
-                                       seed=cfg.seed, iteration=it, previous=models)
-        if not all(job.model_path.is_file() for job in jobs):
-            out.mkdir(parents=True, exist_ok=True)
-            write_committee_data(jobs, subsets, train, valid)
-            workers = Workers()
-            workers.map(lambda job: train_member(cfg.committee, job,
-                                                 atomic_numbers=campaign.atomic_numbers,
-                                                 has_stress=False),
-                        [job for job in jobs if not job.model_path.is_file()],
-                        concurrency=workers.threads)
-        models = [job.model_path for job in jobs]
+        data = CommitteeData(train=train, valid=valid, atomic_numbers=campaign.atomic_numbers,
+                             has_stress=False, target=campaign.target)
+        models, _ = train_committee(cfg.committee, data,
+                                    out_dir=workdir / f"random_{draw}" / f"iter_{it:03d}",
+                                    seed=cfg.seed, iteration=it, previous=models,
+                                    workers=Workers())
         chain.append((len(train) + len(valid), models))
     return chain
 

@@ -16,10 +16,24 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
 
+class ModelFileError(ValueError):
+    """A model file cannot be read as a MACE model; the message names the file."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = Path(path)
+
+
 def _load_model(path: Path, device: str) -> torch.nn.Module:
     if not Path(path).is_file():
         raise FileNotFoundError(f"committee model not found: {path}")
-    model = torch.load(path, map_location=device, weights_only=False)
+    try:
+        model = torch.load(path, map_location=device, weights_only=False)
+    except Exception as err:  # noqa: BLE001 - pickle, zip and torch errors alike
+        raise ModelFileError(path, f"not a readable model file ({type(err).__name__}: "
+                                   f"{err})") from None
+    if not isinstance(model, torch.nn.Module):
+        raise ModelFileError(path, f"holds a {type(model).__name__}, not a MACE model")
     for param in model.parameters():
         param.requires_grad = False
     return model.eval()

@@ -22,9 +22,33 @@ SLOW_ORACLE = {"oracle": {"kind": "calculator", "isolation": "inline",
 ENV = {"PYTHONPATH": str(REPO / "tests")}
 
 
+def campaign_processes(workdir: Path) -> list[str]:
+    """Command lines of live processes that work in ``workdir`` (trainers, label workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "stat").read_text().split()[2] != "Z":
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                if str(workdir) in cmdline:
+                    found.append(cmdline)
+        except (OSError, IndexError):
+            continue
+    return found
+
+
+def wait_for_no_processes(workdir: Path, within_s: float = 60) -> None:
+    """The campaign's processes are gone (the kernel ends them on their parent's death;
+    ``within_s`` only bounds a failure, it is no race)."""
+    deadline = time.monotonic() + within_s
+    while campaign_processes(workdir):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"orphaned processes: {campaign_processes(workdir)}")
+        time.sleep(0.1)
+
+
 def _kill_when(config: Path, workdir: Path, ready, what: str, env: dict,
-               timeout: float = 300) -> None:
-    """Start `alearn run`, SIGKILL it as soon as ``ready(workdir)`` holds."""
+               timeout: float = 300, sig: int = signal.SIGKILL) -> str:
+    """Start `alearn run`, send ``sig`` as soon as ``ready(workdir)`` holds; its stderr."""
     proc = subprocess.Popen([sys.executable, "-m", "alearn.cli", "run", str(config),
                              "--workdir", str(workdir)], env={**os.environ, **env},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -36,12 +60,14 @@ def _kill_when(config: Path, workdir: Path, ready, what: str, env: dict,
             proc.kill()
             raise AssertionError(f"timed out waiting for '{what}'")
         time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
+    os.kill(proc.pid, sig)
     proc.wait()
+    wait_for_no_processes(workdir)
+    return proc.stderr.read().decode()
 
 
 def _training(w: Path) -> bool:
-    return any(w.glob("iter_001/committee/scratch_member_1"))
+    return any(w.glob("iter_001/committee/attempts/member_1.*/process.json"))
 
 
 def _exploring(w: Path) -> bool:
@@ -54,6 +80,10 @@ def _labeling(w: Path) -> bool:  # bootstrap (6) done, some of iteration 1's lab
 
 def _training_again(w: Path) -> bool:
     return any(w.glob("iter_002/committee/member_0.model"))
+
+
+def _training_iteration_3(w: Path) -> bool:
+    return any(w.glob("iter_003/committee/attempts/member_*.*/process.json"))
 
 
 def _rows(workdir: Path) -> list[tuple]:
@@ -75,6 +105,11 @@ def test_killed_campaign_resumes_to_the_same_result(tmp_path):
     for ready, what in ((_training, "training"), (_exploring, "exploring"),
                         (_labeling, "labeling"), (_training_again, "training iteration 2")):
         _kill_when(cfg, work, ready, what, env)
+    # SIGTERM: a clean stop that ends the trainers, marks nothing done and says how to resume
+    stderr = _kill_when(cfg, work, _training_iteration_3, "training iteration 3", env,
+                        sig=signal.SIGTERM)
+    assert "stopped by SIGTERM" in stderr and "alearn run" in stderr, stderr[-2000:]
+    assert not (work / "iter_003" / "train.done.json").exists()
     Dataset(work / "dataset.db").count()  # the database opens: never half-written
     resumed = alearn_cli("run", str(cfg), "--workdir", str(work), env=env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
