@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import shutil
 import time
 from collections.abc import Callable
@@ -44,6 +43,7 @@ import yaml
 from ase import Atoms
 from ase.io import read
 from learning_curves import force_rmse_meV_A, labels_to_reach, langevin_frames
+from result_line import emit
 
 from alearn import Campaign
 from alearn.config import XTBSettings, config_from_dict
@@ -219,12 +219,12 @@ def main() -> None:
               for name in tests}
     plot(args.plot, curves)
     results = {name: efficiency(*pair) for name, pair in curves.items()}
-    print(json.dumps({
+    emit({
         "benchmark": "al_efficiency", "oracle": "GFN2-xTB", "system": "Li+(H2O)3",
         "test": f"6 held-out xTB trajectories at {MAIN}, 360 frames", "random_draws": args.draws,
         **results.pop(MAIN), "beyond_explored_range": results,
         "wall_s": round(time.perf_counter() - t0, 1),
-    }))
+    }, __file__)
 
 
 if __name__ == "__main__":

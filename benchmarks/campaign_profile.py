@@ -11,12 +11,12 @@ must stay under 5 %. Prints one JSON line.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import time
 from pathlib import Path
 
 import yaml
+from result_line import emit
 
 from alearn import Campaign
 from alearn.config import config_from_dict
@@ -66,7 +66,7 @@ def main() -> None:
     split = profile(args.workdir)
     # Selection (descriptors + FPS) and set-up are orchestration: they count as "other".
     other = total - split["training"] - split["exploration"] - split["labeling"]
-    print(json.dumps({
+    emit({
         "benchmark": "campaign_profile", "oracle": cfg.oracle.kind, "status": result.status,
         "iterations": result.iterations, "labels": result.n_labeled,
         "wall_s": round(total, 1),
@@ -75,7 +75,7 @@ def main() -> None:
         **{f"{k}_pct": round(100 * v / total, 1) for k, v in split.items() if k != "selection"},
         "other_pct": round(100 * other / total, 2),
         "target_other_pct": 5.0,
-    }))
+    }, __file__)
 
 
 if __name__ == "__main__":

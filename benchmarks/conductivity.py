@@ -29,7 +29,6 @@ Run (about 5 min on 2 shared cores)::
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import tempfile
@@ -271,6 +270,10 @@ def summary(args, result, nemd, ms_per_step: float, t_analysis: float, wall: flo
 
 
 def main() -> None:
+    # imported here, not at the top: examples/conductivity_*.py load this file by path
+    # for melted_lif and lif_test_potential, without benchmarks/ on sys.path
+    from result_line import emit
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workdir", type=Path, default=Path("bench_conductivity"))
     parser.add_argument("--figures", type=Path, default=Path("docs/img"))
@@ -294,8 +297,8 @@ def main() -> None:
     plot_nemd(nemd, args.figures / "conductivity_nemd.png",
               equilibrium=result.einstein_helfand.sigma_S_m)
     t_analysis = analysis_time_per_1e5_frames()
-    print(json.dumps(summary(args, result, nemd, ms_per_step, t_analysis,
-                             time.perf_counter() - wall)))
+    emit(summary(args, result, nemd, ms_per_step, t_analysis, time.perf_counter() - wall),
+         __file__)
 
 
 if __name__ == "__main__":

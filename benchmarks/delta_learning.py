@@ -47,6 +47,7 @@ from ase.build import molecule
 from ase.io import read
 from ase.optimize import BFGS
 from learning_curves import force_rmse_meV_A, labels_to_reach, langevin_frames
+from result_line import emit
 
 from alearn.baselines import add_baseline, baseline_hash, make_baseline
 from alearn.config import BaselineConfig, CommitteeConfig, GPAWSettings
@@ -293,7 +294,7 @@ def main(argv: list[str] | None = None) -> dict:
         "wall_s": round(time.perf_counter() - t_start, 1),
     }
     (args.workdir / "result.json").write_text(json.dumps(result, indent=1))
-    print(json.dumps(result))
+    emit(result, __file__)
     return result
 
 

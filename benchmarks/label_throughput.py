@@ -21,7 +21,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -31,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 from ase.build import molecule
+from result_line import emit
 
 from alearn.config import GPAWSettings, OracleConfig
 from alearn.label_worker import run_label
@@ -91,14 +91,14 @@ def main() -> None:
     spread = max(float(np.abs(np.array(e) - ref).max()) for e in energies.values())
     import gpaw
 
-    print(json.dumps({
+    emit({
         "benchmark": "label_throughput", "system": f"H2O, PW {args.ecut:g} eV, "
         f"vacuum {args.vacuum:g} Å", "n_labels": len(batch), "cores": os.cpu_count(),
         "gpaw": gpaw.__version__, "layouts": results,
         "max_energy_difference_eV": spread,
         "load_average_1min_before": round(load_before, 2),
         "target_groups_speedup_met": results[f"groups_of_1x{args.groups}"]["speedup"] >= 1.7,
-    }))
+    }, __file__)
 
 
 if __name__ == "__main__":
