@@ -44,7 +44,7 @@ from alearn.exploration import (
     walker_done,
     walker_frames,
 )
-from alearn.labeling import journal_path, label_pending
+from alearn.labeling import label_pending, record_user_labels, retry_failed
 from alearn.methods import total_charge
 from alearn.oracles import make_oracle, settings_hash
 from alearn.parallel import Workers
@@ -175,7 +175,7 @@ class Campaign:
             self.workers.barrier()
             with report.log_to_file(self.workdir / "alearn.log", enabled=writer):
                 if self.retry_failed and writer:
-                    self._reset_failed()
+                    retry_failed(self.ds, self.workdir / "labels")
                 self._initial_data()
                 status, last = self._iterate()
                 result = CampaignResult(self.workdir, status, last,
@@ -187,12 +187,6 @@ class Campaign:
                 log.info("campaign finished: %s after %d iterations (%d labels, %d failed)",
                          status, last, result.n_labeled, result.n_failed)
         return result
-
-    def _reset_failed(self) -> None:
-        rows = self.ds.reset_failed()
-        for row_id in rows:
-            journal_path(self.workdir / "labels", row_id).unlink(missing_ok=True)
-        log.info("--retry-failed: %d failed structures will be labeled again", len(rows))
 
     def _iterate(self) -> tuple[str, int]:
         stop = self.cfg.stop
@@ -223,7 +217,9 @@ class Campaign:
             self.ds.add(self._initial_candidates())
         self.workers.barrier()
         if self.initial_frames:
-            self._record_user_labels()
+            if self.workers.is_writer:
+                record_user_labels(self.ds, self.initial_frames, self.cfg.initial_data,
+                                   oracle_hash=self.oracle_hash)
         else:
             self._label_and_check(0)
         if self.workers.is_writer:
@@ -242,20 +238,6 @@ class Campaign:
         splits = assign_splits(len(frames), self.cfg.validation.fraction, rng, at_least_one=True)
         return [Candidate(atoms=a, system=name, source=source, iteration=0, split=s)
                 for (a, name), s in zip(frames, splits)]
-
-    def _record_user_labels(self) -> None:
-        from alearn.oracles.base import Label
-
-        idc = self.cfg.initial_data
-        rows = self.ds.pending()
-        for row, atoms in zip(rows, self.initial_frames):
-            stress = atoms.info.get(idc.stress_key)
-            label = Label(energy=float(atoms.info[idc.energy_key]),
-                          forces=np.asarray(atoms.arrays[idc.forces_key], dtype=float),
-                          stress=None if stress is None else np.asarray(stress, dtype=float))
-            if self.workers.is_writer:
-                self.ds.record_label(row.id, label, oracle="user", oracle_hash=self.oracle_hash,
-                                     settings={"file": str(idc.file)}, wall_s=0.0)
 
     # ------------------------------------------------------------------ labeling
     def _label(self, it: int) -> None:

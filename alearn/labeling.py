@@ -16,10 +16,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from ase import Atoms
 
 from alearn.children import end_recorded
-from alearn.config import OracleConfig
+from alearn.config import InitialDataConfig, OracleConfig
 from alearn.dataset import Dataset
 from alearn.errors import LabelFailed
 from alearn.oracles import Oracle
@@ -176,3 +177,24 @@ def _progress(total: int, *, enabled: bool):
     from tqdm import tqdm
 
     return tqdm(total=total, desc="labels", unit="label", disable=None if enabled else True)
+
+
+def retry_failed(ds: Dataset, journal: Path) -> list[int]:
+    """Make every failed row pending again (``alearn run --retry-failed``); their ids."""
+    rows = ds.reset_failed()
+    for row_id in rows:
+        journal_path(journal, row_id).unlink(missing_ok=True)
+    log.info("--retry-failed: %d failed structures will be labeled again", len(rows))
+    return rows
+
+
+def record_user_labels(ds: Dataset, frames: list[Atoms], idc: InitialDataConfig, *,
+                       oracle_hash: str) -> None:
+    """Record the labels of ``initial_data.file`` on the pending rows made from it."""
+    for row, atoms in zip(ds.pending(), frames):
+        stress = atoms.info.get(idc.stress_key)
+        label = Label(energy=float(atoms.info[idc.energy_key]),
+                      forces=np.asarray(atoms.arrays[idc.forces_key], dtype=float),
+                      stress=None if stress is None else np.asarray(stress, dtype=float))
+        ds.record_label(row.id, label, oracle="user", oracle_hash=oracle_hash,
+                        settings={"file": str(idc.file)}, wall_s=0.0)

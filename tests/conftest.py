@@ -52,7 +52,7 @@ def write_campaign(folder: Path, changes: dict | None = None) -> Path:
 
 
 def alearn_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
-               timeout: float = 600) -> subprocess.CompletedProcess:
+               timeout: float = 3600) -> subprocess.CompletedProcess:
     """Run the ``alearn`` command as a user would."""
     return subprocess.run([sys.executable, "-m", "alearn.cli", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=timeout,

@@ -28,7 +28,7 @@ def test_two_ranks_share_the_work_and_match_serial(tmp_path, finished_campaign):
     work = tmp_path / "work"
     proc = subprocess.run(["mpirun", "-np", "2", sys.executable, "-m", "alearn.cli", "run",
                            str(config), "--workdir", str(work)], capture_output=True, text=True,
-                          timeout=900, env={**os.environ, **MPI_ENV})
+                          timeout=3600, env={**os.environ, **MPI_ENV})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert _rows(work) == _rows(finished_campaign)
     ds = Dataset(work / "dataset.db")

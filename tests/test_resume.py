@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from ase.build import bulk
 
 from alearn import load_committee
@@ -47,7 +48,7 @@ def wait_for_no_processes(workdir: Path, within_s: float = 60) -> None:
 
 
 def _kill_when(config: Path, workdir: Path, ready, what: str, env: dict,
-               timeout: float = 300, sig: int = signal.SIGKILL) -> str:
+               timeout: float = 1800, sig: int = signal.SIGKILL) -> str:
     """Start `alearn run`, send ``sig`` as soon as ``ready(workdir)`` holds; its stderr."""
     proc = subprocess.Popen([sys.executable, "-m", "alearn.cli", "run", str(config),
                              "--workdir", str(workdir)], env={**os.environ, **env},
@@ -95,6 +96,7 @@ def _rows(workdir: Path) -> list[tuple]:
     return out
 
 
+@pytest.mark.slow
 def test_killed_campaign_resumes_to_the_same_result(tmp_path):
     ref_dir, run_dir = tmp_path / "ref", tmp_path / "killed"
     ref_cfg = write_campaign(ref_dir, SLOW_ORACLE)
