@@ -164,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return _dispatch(args)
+    except KeyboardInterrupt:  # Ctrl-C before a campaign's own handler was in place
+        print("alearn: interrupted; nothing was changed that a rerun cannot redo",
+              file=sys.stderr)
+        return EXIT_SIGNAL + signal.SIGINT
     except AlearnError as err:
         print(f"alearn: error: {err}", file=sys.stderr)
         return 2
