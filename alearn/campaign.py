@@ -8,9 +8,10 @@ Workdir layout::
     alearn.log             the log
     labels/                label journal (see alearn.labeling)
     iter_000/              initial data
-    iter_NNN/committee/    member_k.model, train/valid files, training logs
+    iter_NNN/committee/    member_k.model, train/valid files, training logs,
+                           calibration.json (spread → expected error, alearn.calibration)
     iter_NNN/explore/      sampled frames per walker (extxyz with unc_* info)
-    iter_NNN/report/       parity plot, uncertainty histogram
+    iter_NNN/report/       parity plot, reliability diagram, uncertainty histogram
     iter_NNN/<stage>.done.json   stage markers with timings and statistics
 
 Every stage is idempotent: ``run()`` on an existing workdir skips what is
@@ -32,6 +33,7 @@ import numpy as np
 from ase import Atoms
 
 from alearn import report
+from alearn.calibration import selection_window, validate_and_calibrate
 from alearn.config import CampaignConfig, load_config
 from alearn.dataset import Candidate, Dataset
 from alearn.errors import AlearnError, CampaignStopped, ConfigError
@@ -289,8 +291,8 @@ class Campaign:
                                    seed=self.cfg.seed, iteration=it, previous=previous,
                                    workers=self.workers)
         if self.workers.is_writer:
-            metrics = report.validation_metrics(self.calculator(it), data.valid,
-                                                self.stages.iter_dir(it) / "report")
+            metrics = validate_and_calibrate(self.calculator(it), data.valid,
+                                             self.stages.iter_dir(it), self.cfg.uncertainty)
             self.stages.mark(it, "train", {"wall_s": time.perf_counter() - t0,
                                            "n_train": len(data.train), "n_valid": len(data.valid),
                                            "member_wall_s": times,
@@ -393,6 +395,7 @@ class Campaign:
             {s.name: walker_frames(out, self.walker_specs(it, s.name)) for s in systems},
             caps={s.name: s.max_selected for s in systems}, budget=self._budget_left(),
             descriptors=self.calculator(it).descriptors,
-            training=self._training_frames("train"), ucfg=self.cfg.uncertainty,
+            training=self._training_frames("train"),
+            ucfg=selection_window(self.cfg.uncertainty, self.stages.done(it, "train")),
             method=self.cfg.selection.method, valid_fraction=self.cfg.validation.fraction,
             iteration=it, rng=np.random.default_rng(derive_seed(self.cfg.seed, "select", it)))

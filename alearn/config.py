@@ -291,7 +291,11 @@ Metric = Literal["max_force_std", "mean_force_std", "energy_std_per_atom", "max_
 
 
 class UncertaintyConfig(_Strict):
-    """Trust window on one metric: below ``lo`` trusted, at or above ``hi`` unphysical."""
+    """Trust window on one metric: below ``lo`` trusted, at or above ``hi`` unphysical.
+
+    With ``units: calibrated``, ``lo`` and ``hi`` are expected errors (the
+    calibrated counterpart of ``metric``, see :mod:`alearn.calibration`).
+    """
 
     metric: Metric = "max_force_std"
     lo: float = Field(0.05, ge=0)
@@ -301,11 +305,32 @@ class UncertaintyConfig(_Strict):
     max_isolation_A: float = Field(
         4.0, gt=0, description="an atom with no neighbour this close has flown off"
     )
+    units: Literal["raw", "calibrated"] = Field(
+        "raw", description="compare lo/hi with the raw spread, or with the expected error "
+        "from the committee's calibration (docs/config.md#calibrated-uncertainty)")
+    calibration: Literal["scale", "isotonic"] = Field(
+        "scale", description="fit of spread to validation error: one scale factor, or a "
+        "monotone (isotonic) map when there are isotonic_min_atoms validation atoms")
+    isotonic_min_atoms: int = Field(
+        200, ge=10, description="fewer validation atoms: the scale factor is fitted instead")
+    adaptive_lo: bool = Field(
+        False, description="lower lo for selection to adaptive_lo_factor × the validation "
+        "per-atom force RMSE (not below lo_min); needs units: calibrated and a force metric")
+    adaptive_lo_factor: float = Field(2.0, gt=0, description="see adaptive_lo")
+    lo_min: float = Field(0.0, ge=0, description="the lowest lo adaptive_lo sets")
 
     @model_validator(mode="after")
     def _window(self) -> UncertaintyConfig:
         if self.hi <= self.lo:
             raise ValueError(f"uncertainty.hi ({self.hi}) must be above uncertainty.lo ({self.lo})")
+        if self.lo_min > self.lo:
+            raise ValueError(f"uncertainty.lo_min ({self.lo_min}) must not be above "
+                             f"uncertainty.lo ({self.lo}): adaptive_lo only lowers lo")
+        if self.adaptive_lo and (self.units != "calibrated" or self.metric not in
+                                 ("max_force_std", "mean_force_std")):
+            raise ValueError("uncertainty.adaptive_lo compares lo with the validation force "
+                             "error (eV/Å): it needs uncertainty.units: calibrated and metric "
+                             "max_force_std or mean_force_std")
         return self
 
 

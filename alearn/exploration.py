@@ -33,7 +33,15 @@ from ase.parallel import DummyMPI
 
 from alearn.config import MDConfig, UncertaintyConfig
 from alearn.state import read_json, write_extxyz, write_json_atomic
-from alearn.uncertainty import Zone, broken_structure, frame_zone, from_results, zone
+from alearn.uncertainty import (
+    Zone,
+    broken_structure,
+    frame_zone,
+    from_results,
+    metric_name,
+    metric_value,
+    zone,
+)
 
 log = logging.getLogger(__name__)
 # Walkers are independent: under mpirun ASE would otherwise broadcast random numbers
@@ -116,12 +124,12 @@ def run_walker(start: Atoms, calc: Calculator, spec: WalkerSpec,
         frame = _snapshot(atoms, calc, spec, dyn.nsteps, ucfg)
         result.frames.append(frame)
         broken = broken_structure(atoms, ucfg)
-        value = frame.info[f"unc_{ucfg.metric}"]
+        value = metric_value(frame.info, ucfg)
         if broken:
             result.stop_reason = f"structure broken at step {dyn.nsteps}: {broken}"
             frame.info["broken"] = True
         elif zone(value, ucfg) is Zone.REJECTED:
-            result.stop_reason = (f"{ucfg.metric} = {value:.3g} ≥ hi = {ucfg.hi} "
+            result.stop_reason = (f"{metric_name(ucfg)} = {value:.3g} ≥ hi = {ucfg.hi} "
                                   f"at step {dyn.nsteps}")
 
     dyn.attach(observe, interval=spec.md.sample_interval)

@@ -15,7 +15,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from ase import Atoms
@@ -23,6 +23,10 @@ from ase.db.sqlite import SQLite3Database
 
 from alearn.config import UncertaintyConfig
 from alearn.errors import AlearnError
+from alearn.uncertainty import metric_name, metric_value
+
+if TYPE_CHECKING:
+    from alearn.calibration import ValidationErrors
 
 
 @contextlib.contextmanager
@@ -54,28 +58,23 @@ def _figure(width_in: float, height_in: float):
     return Figure(figsize=(width_in, height_in), dpi=120)
 
 
-def validation_metrics(calc, valid: Sequence[Atoms], out_dir: Path) -> dict[str, float]:
+def validation_metrics(errors: ValidationErrors, out_dir: Path) -> dict[str, float]:
     """RMSE of a committee(-based) calculator against ``REF_*`` on the validation
-    frames, and a force parity plot.
+    frames (from :func:`alearn.calibration.predict_validation`), and a force
+    parity plot.
 
     Returns
     -------
-    ``rmse_energy_meV_atom`` and ``rmse_forces_meV_A`` (NaN with no frames).
+    ``rmse_energy_meV_atom`` and ``rmse_forces_meV_A`` (per force component;
+    NaN with no frames).
     """
-    if not valid:
+    if not len(errors.n_atoms):
         return {"rmse_energy_meV_atom": float("nan"), "rmse_forces_meV_A": float("nan")}
-    de, ref_f, pred_f, std_f = [], [], [], []
-    for atoms in valid:
-        work = atoms.copy()
-        work.calc = calc
-        de.append((work.get_potential_energy() - atoms.info["REF_energy"]) / len(atoms))
-        ref_f.append(atoms.arrays["REF_forces"].ravel())
-        pred_f.append(calc.results["forces"].ravel())
-        std_f.append(np.repeat(calc.results["forces_std"], 3))
-    ref, pred = np.concatenate(ref_f), np.concatenate(pred_f)
+    ref, pred = errors.ref_forces.ravel(), errors.pred_forces.ravel()
+    de = errors.energy_err / errors.n_atoms
     metrics = {"rmse_energy_meV_atom": 1000 * float(np.sqrt(np.mean(np.square(de)))),
                "rmse_forces_meV_A": 1000 * float(np.sqrt(np.mean((ref - pred) ** 2)))}
-    _parity_plot(ref, pred, np.concatenate(std_f), metrics["rmse_forces_meV_A"],
+    _parity_plot(ref, pred, np.repeat(errors.forces_std, 3), metrics["rmse_forces_meV_A"],
                  out_dir / "parity_forces.png")
     return metrics
 
@@ -96,9 +95,54 @@ def _parity_plot(ref: np.ndarray, pred: np.ndarray, std: np.ndarray, rmse: float
     fig.savefig(path)
 
 
+def _binned_rms(pred: np.ndarray, err: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """RMS of ``pred`` and of ``err`` in ``n_bins`` equal-count bins of ``pred``."""
+    order = np.argsort(pred)
+    groups = [g for g in np.array_split(order, n_bins) if len(g)]
+    return (np.array([np.sqrt(np.mean(pred[g] ** 2)) for g in groups]),
+            np.array([np.sqrt(np.mean(err[g] ** 2)) for g in groups]))
+
+
+def reliability_diagram(std: np.ndarray, err_est: np.ndarray, err: np.ndarray, path: Path, *,
+                        note: str = "") -> None:
+    """Predicted vs observed per-atom force error in equal-count bins.
+
+    Parameters
+    ----------
+    std, err_est, err
+        (M,) raw spread σ_i, calibrated expected error and observed |ΔF_i| (eV/Å)
+        of the validation atoms; each curve is binned on its own prediction
+        (up to 10 bins, at least 8 atoms each) and shows the bins' RMS values.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n_bins = int(np.clip(len(err) // 8, 1, 10))
+    fig = _figure(4.6, 4.2)
+    ax = fig.subplots()
+    ax.scatter(err_est, err, s=4, color="0.8", label="atoms (calibrated)")
+    for pred, style, label in ((std, "o--", "raw spread σ"), (err_est, "s-", "calibrated")):
+        x, y = _binned_rms(np.asarray(pred, dtype=float), np.asarray(err, dtype=float), n_bins)
+        ax.plot(x, y, style, label=label)
+    values = np.concatenate([std, err_est, err])
+    positive = values[values > 0]
+    lim = [positive.min() * 0.8, positive.max() * 1.25] if len(positive) else [0, 1]
+    ax.plot(lim, lim, "k:", lw=0.8, label="ideal")
+    if len(positive) == len(values):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    ax.set_xlim(lim)
+    ax.set_ylim(lim)
+    ax.set_xlabel("predicted force error, bin RMS (eV/Å)")
+    ax.set_ylabel("observed |ΔF|, bin RMS (eV/Å)")
+    ax.set_title(f"reliability, validation atoms\n{note}".strip(), fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
 def uncertainty_histogram(frames: Sequence[Atoms], ucfg: UncertaintyConfig, out_dir: Path) -> None:
-    """Histogram of the explored frames' uncertainty with the lo/hi lines."""
-    values = np.array([f.info[f"unc_{ucfg.metric}"] for f in frames], dtype=float)
+    """Histogram of the explored frames' uncertainty with the lo/hi lines (the value
+    compared with them: calibrated in calibrated units)."""
+    values = np.array([metric_value(f.info, ucfg) for f in frames], dtype=float)
     values = values[np.isfinite(values)]
     if not len(values):
         return
@@ -109,7 +153,7 @@ def uncertainty_histogram(frames: Sequence[Atoms], ucfg: UncertaintyConfig, out_
     ax.hist(values, bins=np.linspace(0, top, 40), color="0.5")
     for x, name, color in ((ucfg.lo, "lo", "tab:green"), (ucfg.hi, "hi", "tab:red")):
         ax.axvline(x, color=color, ls="--", label=f"{name} = {x}")
-    ax.set_xlabel(f"{ucfg.metric}")
+    ax.set_xlabel(metric_name(ucfg))
     ax.set_ylabel("explored frames")
     ax.legend()
     fig.tight_layout()
@@ -190,6 +234,9 @@ def _dataset_columns(db: ReadOnlyDatabase, iteration: int) -> dict:
                 per_rank=dict(sorted(ranks.items(), key=lambda kv: str(kv[0]))))
 
 
+#: train-marker keys of the calibration shown by ``alearn status`` (alearn.calibration)
+CALIBRATION_COLUMNS = ("calib_force_scale", "spearman_force", "miscalibration_area_raw",
+                       "miscalibration_area", "lo_effective")
 _MARKER_FIX = "delete it and run 'alearn run' again to redo that stage"
 
 
@@ -204,7 +251,8 @@ def _marker_columns(marker: Path) -> dict:
         if stage == "train":
             row.update(n_train=info.get("n_train"),
                        rmse_E_meV_atom=info.get("rmse_energy_meV_atom"),
-                       rmse_F_meV_A=info.get("rmse_forces_meV_A"))
+                       rmse_F_meV_A=info.get("rmse_forces_meV_A"),
+                       **{k: info.get(k) for k in CALIBRATION_COLUMNS})
         if stage == "explore":
             systems = info["systems"].values()
             for key in ("trusted", "candidate", "rejected"):

@@ -313,12 +313,24 @@ def train_committee(cfg: CommitteeConfig, data: CommitteeData, *, out_dir: Path,
 
 
 def committee_calculator(folder: Path, cfg: CampaignConfig):
-    """The committee in ``folder``, wrapped with the baseline when ``cfg`` has one."""
-    from alearn.calculators.committee import CommitteeCalculator, ModelFileError
+    """The committee in ``folder`` (with its ``calibration.json`` when there is one),
+    wrapped with the baseline when ``cfg`` has one."""
+    from alearn.calculators.committee import (
+        CommitteeCalculator,
+        CommitteeCalibration,
+        ModelFileError,
+    )
 
     models = [folder / f"member_{k}.model" for k in range(cfg.committee.size)]
+    path = folder / "calibration.json"
     try:
-        committee = CommitteeCalculator(models, device=cfg.committee.device)
+        calibration = CommitteeCalibration.read(path) if path.is_file() else None
+    except ValueError as err:
+        raise AlearnError(f"{err}, or delete {folder.parent / 'train.done.json'} to train and "
+                          "calibrate this committee again") from None
+    try:
+        committee = CommitteeCalculator(models, device=cfg.committee.device,
+                                        calibration=calibration)
     except (ModelFileError, FileNotFoundError) as err:
         raise AlearnError(f"{err}; delete {folder} and {folder.parent / 'train.done.json'}, "
                           "then rerun 'alearn run' to train this committee again") from None

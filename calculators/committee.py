@@ -2,11 +2,15 @@
 
 The mean of the members is the prediction; their spread is the uncertainty.
 The atomic graph is built once per structure and shared by all members.
+An optional :class:`CommitteeCalibration` turns the spread into an expected
+error (fitted by :mod:`alearn.calibration`; evaluated here with plain NumPy).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +43,76 @@ def _load_model(path: Path, device: str) -> torch.nn.Module:
     return model.eval()
 
 
+@dataclass(frozen=True)
+class CommitteeCalibration:
+    """Map from the committee's spread to its expected error.
+
+    Parameters
+    ----------
+    force_scale
+        s: ``forces_err_est = s * forces_std`` (dimensionless).
+    energy_scale
+        s_E: ``energy_err_est = s_E * energy_std`` (dimensionless).
+    isotonic_std_eV_A, isotonic_err_eV_A
+        Optional monotone table (knots, shape (M,) each, increasing): the
+        expected error at a spread, interpolated linearly between knots and
+        extrapolated in proportion to the spread beyond the first and last
+        knots. When given, it replaces ``force_scale`` for the forces.
+
+    Notes
+    -----
+    The expected error of atom i is the root mean square of |F̄_i - F_ref,i|
+    (eV/Å) expected at its spread σ_i, in the units of ``forces_std``.
+    """
+
+    force_scale: float = 1.0
+    energy_scale: float = 1.0
+    isotonic_std_eV_A: tuple[float, ...] | None = None
+    isotonic_err_eV_A: tuple[float, ...] | None = None
+
+    def forces_err_est(self, forces_std: np.ndarray) -> np.ndarray:
+        """Expected per-atom force error (eV/Å, shape (N,)) at ``forces_std`` (N,)."""
+        std = np.asarray(forces_std, dtype=float)
+        if self.isotonic_std_eV_A is None or self.isotonic_err_eV_A is None:
+            return self.force_scale * std
+        x = np.asarray(self.isotonic_std_eV_A, dtype=float)
+        y = np.asarray(self.isotonic_err_eV_A, dtype=float)
+        est = np.interp(std, x, y)
+        low, high = std < x[0], std > x[-1]
+        est[low] = y[0] * std[low] / x[0] if x[0] > 0 else y[0]
+        est[high] = y[-1] * std[high] / x[-1]
+        return est
+
+    def energy_err_est(self, energy_std: float) -> float:
+        """Expected energy error (eV) at ``energy_std`` (eV)."""
+        return self.energy_scale * float(energy_std)
+
+    @classmethod
+    def read(cls, path: str | Path) -> CommitteeCalibration:
+        """Read a ``calibration.json`` (keys ``force_scale``, ``energy_scale`` and,
+        optionally, ``isotonic_std_eV_A``/``isotonic_err_eV_A``; others are ignored)."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            table = [data.get(k) for k in ("isotonic_std_eV_A", "isotonic_err_eV_A")]
+            return cls(force_scale=float(data["force_scale"]),
+                       energy_scale=float(data["energy_scale"]),
+                       isotonic_std_eV_A=None if table[0] is None else tuple(table[0]),
+                       isotonic_err_eV_A=None if table[1] is None else tuple(table[1]))
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            raise ValueError(f"{path}: not a committee calibration ({type(err).__name__}: "
+                             f"{err}); delete it to use the raw spread") from None
+
+    def as_dict(self) -> dict[str, object]:
+        """The JSON-ready fields (what :meth:`read` reads)."""
+        return {"force_scale": self.force_scale, "energy_scale": self.energy_scale,
+                "isotonic_std_eV_A": _as_list(self.isotonic_std_eV_A),
+                "isotonic_err_eV_A": _as_list(self.isotonic_err_eV_A)}
+
+
+def _as_list(values: Sequence[float] | None) -> list[float] | None:
+    return None if values is None else [float(v) for v in values]
+
+
 class CommitteeCalculator(Calculator):
     """Mean and spread of K MACE models.
 
@@ -48,6 +122,9 @@ class CommitteeCalculator(Calculator):
         Files written by mace-torch (``*.model``), all for the same elements.
     device
         Torch device, e.g. ``"cpu"`` or ``"cuda"``.
+    calibration
+        A :class:`CommitteeCalibration` or the path of its ``calibration.json``
+        (written next to the members by a campaign); None: spreads only.
 
     Notes
     -----
@@ -56,16 +133,26 @@ class CommitteeCalculator(Calculator):
     ``energy_std`` (eV), ``forces_std`` (eV/Å, (N,): per atom
     sqrt(mean_k |F_ik - F̄_i|²)), ``energies_committee`` (K,) and
     ``forces_committee`` (K, N, 3). Spreads are population standard deviations.
+    With a calibration, also ``forces_err_est`` (eV/Å, (N,): the expected
+    per-atom error, see :class:`CommitteeCalibration`) and ``energy_err_est``
+    (eV); ``forces_std`` and ``energy_std`` stay the raw spreads.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energy_std",
                               "forces_std", "forces_committee", "energies_committee"]
 
     def __init__(self, model_paths: Sequence[str | Path], *, device: str = "cpu",
+                 calibration: CommitteeCalibration | str | Path | None = None,
                  **kwargs) -> None:
         super().__init__(**kwargs)
         if len(model_paths) < 1:
             raise ValueError("CommitteeCalculator needs at least one model path")
+        if isinstance(calibration, (str, Path)):
+            calibration = CommitteeCalibration.read(calibration)
+        self.calibration = calibration
+        if calibration is not None:
+            self.implemented_properties = [*type(self).implemented_properties,
+                                           "forces_err_est", "energy_err_est"]
         self.model_paths = [Path(p) for p in model_paths]
         self.device = device
         self.models = [_load_model(p, device) for p in self.model_paths]
@@ -121,6 +208,11 @@ class CommitteeCalculator(Calculator):
                 stresses.append(out["stress"].detach().cpu().numpy()[0])
         self.results = committee_results(np.array(energies), np.array(forces),
                                          np.array(stresses) if periodic else None)
+        if self.calibration is not None:
+            self.results["forces_err_est"] = self.calibration.forces_err_est(
+                self.results["forces_std"])
+            self.results["energy_err_est"] = self.calibration.energy_err_est(
+                self.results["energy_std"])
 
     def descriptors(self, atoms: Atoms) -> np.ndarray:
         """Invariant node features of the first member, averaged over atoms.

@@ -20,7 +20,8 @@ __all__ = ["DeltaCalculator"]
 #: properties summed over baseline and committee
 SUMMED = ("energy", "forces", "stress")
 #: committee results passed through unchanged (when the committee has them)
-COMMITTEE_KEYS = ("energy_std", "forces_std", "forces_committee", "energies_committee")
+COMMITTEE_KEYS = ("energy_std", "forces_std", "forces_committee", "energies_committee",
+                  "forces_err_est", "energy_err_est")
 _PARTS = ("baseline", "correction")
 
 
@@ -56,7 +57,9 @@ class DeltaCalculator(SumCalculator):
       the two parts, same units and shapes;
     * the committee's ``energy_std`` (eV), ``forces_std`` (eV/Å, (N,)),
       ``forces_committee`` (K, N, 3) and ``energies_committee`` (K,) as they
-      are: the baseline is deterministic, so the spread is the committee's.
+      are, and its calibrated ``forces_err_est`` (eV/Å, (N,)) and
+      ``energy_err_est`` (eV) when it has them: the baseline is
+      deterministic, so the spread is the committee's.
 
     ``free_energy`` is the baseline's free energy (its energy if it has none)
     plus the committee's.
