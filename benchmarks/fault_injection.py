@@ -3,8 +3,9 @@
 A tiny campaign (EMT Cu, the *test oracle*, labeled in worker processes; two
 tiny MACE members) is run once without interruption, then again with
 ``alearn run`` killed by SIGKILL at ``--kills`` random moments (each run is
-started, and killed after a random delay, until the kills are spent or the
-campaign ends; then it is resumed to its end). After every kill, the
+started and killed after a delay drawn uniformly from 1 s to an eighth of the
+uninterrupted run's wall time, until the kills are spent or the campaign ends;
+then it is resumed to its end). After every kill, the
 campaign's own processes that are still alive are counted (any live process
 whose command line names the workdir: trainers and label workers).
 
@@ -169,7 +170,7 @@ def fault_injection(root: Path, *, kills: int, seed: int) -> dict:
     t_ref = run_to_end(ref_cfg, ref_work, environment(ref_log))
     rng = np.random.default_rng(seed)
     killed = kill_repeatedly(run_cfg, run_work, environment(run_log), kills=kills,
-                             max_delay_s=max(2.0, t_ref / 3), rng=rng)
+                             max_delay_s=max(2.0, t_ref / 8), rng=rng)
     run_to_end(run_cfg, run_work, environment(run_log))
     final = labels_so_far(run_work)
     lost = sum(1 for row_id, energy in killed["seen"].items() if final.get(row_id) != energy)
