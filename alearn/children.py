@@ -19,7 +19,6 @@ not before the recorded one is killed (never by name), then the record is
 removed. Label workers also set the parent-death signal themselves
 (:func:`die_with_parent`), so MPI ranks die with their launcher.
 
-This module imports only the standard library (label workers use it).
 """
 
 from __future__ import annotations
@@ -37,6 +36,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
+
+from alearn.state import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +128,7 @@ def _write_record(folder: Path, proc: subprocess.Popen, command: Sequence[str]) 
     record = {"host": socket.gethostname(), "boot_id": boot_id(), "pid": proc.pid,
               "start_ticks": stat[1] if stat else 0, "parent": os.getpid(),
               "command": " ".join(command)[:500], "started": time.time()}
-    tmp = folder / f".{RECORD}.{proc.pid}.tmp"
-    tmp.write_text(json.dumps(record))
-    os.replace(tmp, folder / RECORD)
+    write_json_atomic(folder / RECORD, record)
 
 
 def end_recorded(root: Path, *, grace_s: float = TERM_GRACE_S) -> int:
