@@ -18,7 +18,6 @@ scratch folder: every live process of a recorded session whose start time is
 not before the recorded one is killed (never by name), then the record is
 removed. Label workers also set the parent-death signal themselves
 (:func:`die_with_parent`), so MPI ranks die with their launcher.
-
 """
 
 from __future__ import annotations
