@@ -33,6 +33,7 @@ import numpy as np
 from ase import Atoms
 
 from alearn import report
+from alearn.bootstrap import campaign_frames
 from alearn.calibration import selection_window, validate_and_calibrate
 from alearn.config import CampaignConfig, load_config
 from alearn.dataset import Candidate, Dataset
@@ -46,6 +47,7 @@ from alearn.exploration import (
     walker_done,
     walker_frames,
 )
+from alearn.label_checks import exclude_absurd_labels
 from alearn.labeling import label_pending, record_user_labels, retry_failed
 from alearn.methods import total_charge
 from alearn.oracles import make_oracle, settings_hash
@@ -53,8 +55,9 @@ from alearn.parallel import Workers
 from alearn.preflight import check_before_labels
 from alearn.seeding import derive_seed
 from alearn.selection import assign_splits, choose_candidates
+from alearn.stalls import MDAdjustment, next_adjustments
 from alearn.state import Stages, read_json
-from alearn.structures import perturbed_copies, read_initial_frames, read_start
+from alearn.structures import read_initial_frames, read_start
 from alearn.training import CommitteeData, Target, committee_calculator, train_committee
 from alearn.workdir import (
     check_dataset_present,
@@ -178,6 +181,7 @@ class Campaign:
             with report.log_to_file(self.workdir / "alearn.log", enabled=writer):
                 if self.retry_failed and writer:
                     retry_failed(self.ds, self.workdir / "labels")
+                _ = self.e0s  # isolated atoms first: a failure shows before labels are paid
                 self._initial_data()
                 status, last = self._iterate()
                 result = CampaignResult(self.workdir, status, last,
@@ -222,6 +226,7 @@ class Campaign:
             if self.workers.is_writer:
                 record_user_labels(self.ds, self.initial_frames, self.cfg.initial_data,
                                    oracle_hash=self.oracle_hash)
+                exclude_absurd_labels(self.ds, self.cfg.labels)
         else:
             self._label_and_check(0)
         if self.workers.is_writer:
@@ -234,8 +239,7 @@ class Campaign:
             frames = [(a, str(a.info.get("system", "user"))) for a in self.initial_frames]
             source = "user"
         else:
-            frames = [(a, name) for name, start in self.starts.items()
-                      for a in perturbed_copies(start, self.cfg.initial_data.bootstrap, rng)]
+            frames = campaign_frames(self.cfg, self.starts, rng)
             source = "bootstrap"
         splits = assign_splits(len(frames), self.cfg.validation.fraction, rng, at_least_one=True)
         return [Candidate(atoms=a, system=name, source=source, iteration=0, split=s)
@@ -255,6 +259,8 @@ class Campaign:
         label_pending(self.ds, oracle=self.oracle, oracle_cfg=self.cfg.oracle,
                       oracle_hash=self.oracle_hash, journal=self.workdir / "labels",
                       workers=self.workers, stop=self.stopping)
+        if self.workers.is_writer:
+            exclude_absurd_labels(self.ds, self.cfg.labels)
         counts = self.ds.counts_by("status", iteration=it)
         total = sum(counts.values())
         failed = counts.get("failed", 0)
@@ -297,7 +303,8 @@ class Campaign:
                                            "n_train": len(data.train), "n_valid": len(data.valid),
                                            "member_wall_s": times,
                                            "warm_start": previous is not None,
-                                           "target": self.target.tag, **metrics})
+                                           "target": self.target.tag, "e0s": data.e0s,
+                                           **metrics})
         self.workers.barrier()
 
     def _committee_data(self) -> CommitteeData:
@@ -307,8 +314,25 @@ class Campaign:
                                   "needs at least 2. Check the failed labels ('alearn status').")
         return CommitteeData(train=train, valid=self._training_frames("valid"),
                              atomic_numbers=self.atomic_numbers,
-                             has_stress=all(a.pbc.all() for a in self.starts.values()),
-                             target=self.target)
+                             has_stress=self._train_on_stress(),
+                             target=self.target, e0s=self.e0s)
+
+    @cached_property
+    def e0s(self) -> str | dict[str, float]:
+        """The committee's per-element reference energies (eV), or ``"average"``; for
+        ``e0s: isolated`` from ``e0s.json``, computed there once (:mod:`alearn.e0s`)."""
+        from alearn.e0s import reference_energies
+
+        return reference_energies(self.cfg, self.atomic_numbers, workdir=self.workdir,
+                                  workers=self.workers)
+
+    def _train_on_stress(self) -> bool:
+        """Stress in the loss: asked for (``committee.training.stress``), or, by default,
+        where a system explores NPT; never for a structure that is not 3D-periodic."""
+        choice = self.cfg.committee.training.stress
+        periodic = all(a.pbc.all() for a in self.starts.values())
+        npt = any(s.md.ensemble == "npt" for s in self.cfg.systems)
+        return periodic and (choice == "yes" or (choice == "auto" and npt))
 
     def _previous_models(self, it: int) -> list[Path] | None:
         if it <= 1 or not self.cfg.committee.warm_start:
@@ -337,12 +361,28 @@ class Campaign:
 
     # ------------------------------------------------------------------ exploration
     def walker_specs(self, it: int, system: str | None = None) -> list[WalkerSpec]:
-        """The walkers of iteration ``it`` (of one system, when given)."""
+        """The walkers of iteration ``it`` (of one system, when given), with the MD
+        softened where earlier iterations selected nothing (:mod:`alearn.stalls`)."""
         n_iter = self.cfg.stop.max_iterations
-        return [WalkerSpec(system=s.name, walker=w, iteration=it,
-                           temperature_K=s.md.walker_temperature_K(w, it, n_iter),
-                           seed=derive_seed(self.cfg.seed, "walker", it, s.name, w), md=s.md)
-                for s in self.cfg.systems if system in (None, s.name) for w in range(s.walkers)]
+        adjust = self.md_adjustments(it)
+        specs = []
+        for s in self.cfg.systems:
+            if system not in (None, s.name):
+                continue
+            adj = adjust.get(s.name, MDAdjustment())
+            specs += [WalkerSpec(system=s.name, walker=w, iteration=it,
+                                 temperature_K=adj.temperature_factor
+                                 * s.md.walker_temperature_K(w, it, n_iter),
+                                 seed=derive_seed(self.cfg.seed, "walker", it, s.name, w),
+                                 md=adj.apply(s.md))
+                      for w in range(s.walkers)]
+        return specs
+
+    def md_adjustments(self, it: int) -> dict[str, MDAdjustment]:
+        """System → how iteration ``it`` softens its MD (from iteration it−1's selection)."""
+        marker = self.stages.done(it - 1, "select") if it > 1 else None
+        return {name: MDAdjustment.from_json(data)
+                for name, data in (marker or {}).get("md_adjustments", {}).items()}
 
     def _explore(self, it: int) -> dict[str, dict]:
         done = self.stages.done(it, "explore")
@@ -384,8 +424,18 @@ class Campaign:
         if self.workers.is_writer:
             if self.ds.count(iteration=it, source="explore") == 0:  # the DB is the marker
                 self.ds.add(self._choose_candidates(it))
-            self.stages.mark(it, "select", {"wall_s": time.perf_counter() - t0,
-                                            "n_selected": self.ds.count(iteration=it)})
+            by_system = self.ds.counts_by("system", iteration=it, source="explore")
+            selected = {s.name: by_system.get(s.name, 0) for s in self.cfg.systems}
+            adjust = next_adjustments(self.md_adjustments(it), selected)
+            for s in self.cfg.systems:
+                if selected[s.name] == 0:
+                    log.warning("iteration %d: nothing selected for system %s; the next "
+                                "iteration explores it with %s", it, s.name,
+                                adjust[s.name].describe(s.md))
+            self.stages.mark(it, "select", {
+                "wall_s": time.perf_counter() - t0, "n_selected": sum(selected.values()),
+                "selected_per_system": selected,
+                "md_adjustments": {k: v.as_json() for k, v in adjust.items() if v.rung}})
         self.workers.barrier()
 
     def _choose_candidates(self, it: int) -> list[Candidate]:
@@ -395,7 +445,7 @@ class Campaign:
             {s.name: walker_frames(out, self.walker_specs(it, s.name)) for s in systems},
             caps={s.name: s.max_selected for s in systems}, budget=self._budget_left(),
             descriptors=self.calculator(it).descriptors,
-            training=self._training_frames("train"),
+            training=self._training_frames("train"), known=self.ds.structures(),
             ucfg=selection_window(self.cfg.uncertainty, self.stages.done(it, "train")),
-            method=self.cfg.selection.method, valid_fraction=self.cfg.validation.fraction,
+            scfg=self.cfg.selection, valid_fraction=self.cfg.validation.fraction,
             iteration=it, rng=np.random.default_rng(derive_seed(self.cfg.seed, "select", it)))

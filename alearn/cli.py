@@ -50,12 +50,12 @@ def _fmt(value) -> str:
 
 
 COLUMNS = [("iteration", "iter"), ("dataset", "data"), ("labeled", "lab"), ("failed", "fail"),
-           ("pending", "pend"), ("per_rank", "by rank"), ("trusted", "<lo"),
+           ("excluded", "excl"), ("pending", "pend"), ("per_rank", "by rank"), ("trusted", "<lo"),
            ("candidate", "window"), ("rejected", ">=hi"), ("accurate_ratio", "acc.ratio"),
            ("rmse_E_meV_atom", "E meV/at"), ("rmse_F_meV_A", "F meV/Å"),
            ("calib_force_scale", "F scale"), ("spearman_force", "rho"),
            ("miscalibration_area_raw", "miscal raw"), ("miscalibration_area", "miscal"),
-           ("lo_effective", "lo sel"), ("train_s", "train s"),
+           ("lo_effective", "lo sel"), ("md_next", "next MD"), ("train_s", "train s"),
            ("explore_s", "explore s"), ("label_s", "label s"), ("init_s", "init s")]
 
 
@@ -88,7 +88,9 @@ def print_status(workdir: Path) -> None:
           "factor (expected error / spread); rho = Spearman rank correlation of per-atom "
           "spread and error; miscal raw / miscal = miscalibration area of the spread / of the "
           "calibrated error (0 = calibrated, 0.5 worst); lo sel = lo used for selection "
-          "(uncertainty.adaptive_lo); times in seconds")
+          "(uncertainty.adaptive_lo); excl = labels excluded as absurd (labels.*); next MD = "
+          "how the next iteration softens exploration after selecting nothing (dt = "
+          "timestep, T = temperature factors); times in seconds")
 
 
 def check_output_file(path: Path) -> None:

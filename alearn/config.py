@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from ase.data import chemical_symbols
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_serializer, model_validator
 
 from alearn.errors import ConfigError
 from alearn.reference_config import (  # noqa: F401 - part of the schema, re-exported
@@ -112,12 +112,62 @@ class SystemConfig(_Strict):
 
 
 # --------------------------------------------------------------------------- data
-class BootstrapConfig(_Strict):
-    """Rattled and strained copies of the start structures, labeled by the oracle."""
+class BootstrapMDConfig(_Strict):
+    """Short Langevin NVT runs of each start structure on a cheap calculator."""
 
-    n_per_system: int = Field(8, ge=1)
-    rattle_std_A: float = Field(0.05, ge=0)
+    calculator: BaselineConfig | None = Field(
+        None, description="the cheap method, in the baseline: schema (kind xtb, emt, gpaw or "
+        "calculator); default: the campaign's baseline")
+    temperatures_K: tuple[float, ...] = Field(
+        (300.0, 500.0), description="one run per temperature (and per cell)")
+    strained_cells: int = Field(
+        1, ge=0, description="3D-periodic systems: cells strained at random (within "
+        "strain_max) run beside the start cell, each at every temperature")
+    timestep_fs: float = Field(1.0, gt=0, le=5)
+    friction_per_fs: float = Field(0.01, gt=0)
+    equilibration_steps: int = Field(50, ge=0, description="steps before a run's first frame")
+    sample_interval: int = Field(20, gt=0, description="steps between two frames of a run")
+    threads: int = Field(
+        1, ge=1, description="OpenMP/BLAS threads of the cheap calculator; with 1 a seed gives "
+        "the same frames every time (threaded xTB sums differ in the last bits, and MD "
+        "trajectories then diverge)")
+
+    @field_validator("temperatures_K")
+    @classmethod
+    def _temperatures(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not value:
+            raise ValueError("empty list; give at least one temperature (K), e.g. [300, 500]")
+        _positive_temperatures(list(value))
+        return value
+
+
+class BootstrapConfig(_Strict):
+    """The first frames, labeled by the oracle: rattled copies or short MD on a cheap method."""
+
+    method: Literal["rattle", "md"] = Field(
+        "rattle", description="rattle: rattled and strained copies; md: frames of short MD "
+        "on a cheap calculator (condensed phases, see "
+        "docs/config.md#bootstrap-for-condensed-phases)")
+    n_per_system: int = Field(8, ge=1, description="frames per system, the start included")
+    rattle_std_A: float = Field(0.05, ge=0, description="method rattle: position noise")
     strain_max: float = Field(0.02, ge=0, lt=0.5, description="max |strain| (periodic cells)")
+    md: BootstrapMDConfig = BootstrapMDConfig()
+
+    @model_validator(mode="after")
+    def _md_only_with_method_md(self) -> BootstrapConfig:
+        if self.method == "rattle" and "md" in self.model_fields_set:
+            raise ValueError("initial_data.bootstrap.md is set but initial_data.bootstrap."
+                             "method is rattle; set method: md to use it, or remove md")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> Any:
+        # rattle dumps as before method/md existed: workdirs started then still resume
+        data = handler(self)
+        if self.method == "rattle" and isinstance(data, dict):
+            data.pop("method", None)
+            data.pop("md", None)
+        return data
 
 
 class InitialDataConfig(_Strict):
@@ -126,6 +176,16 @@ class InitialDataConfig(_Strict):
     forces_key: str = "REF_forces"
     stress_key: str = "REF_stress"
     bootstrap: BootstrapConfig = BootstrapConfig()
+
+
+class LabelChecksConfig(_Strict):
+    """Labels outside these limits are kept but never trained on (alearn.label_checks)."""
+
+    max_force_eV_A: float = Field(
+        50.0, gt=0, description="an atom's reference force above this: label excluded")
+    max_energy_above_min_eV_atom: float = Field(
+        1.0, gt=0, description="energy per atom this far above the system's lowest label: "
+        "label excluded")
 
 
 class ValidationConfig(_Strict):
@@ -157,14 +217,19 @@ class TrainingConfig(_Strict):
     energy_weight: float = Field(1.0, ge=0)
     forces_weight: float = Field(100.0, ge=0)
     stress_weight: float = Field(1.0, ge=0)
+    stress: Literal["auto", "yes", "no"] = Field(
+        "auto", description="train on the stress: 'auto' where a system explores NPT (the "
+        "barostat needs it), 'yes' for every 3D-periodic campaign, 'no' never")
     patience: int = Field(50, gt=0)
     resume_after_s: float = Field(
         300.0, ge=0, description="a member killed after training this long (s) resumes from "
         "its last checkpoint; a shorter attempt is redone from scratch (bit-reproducible)")
-    e0s: Literal["average"] | dict[str, float] = Field(
-        "average", description="'average' (least squares, mace-torch) or per-element eV, "
-        "e.g. {H: -13.6, O: -2041.8}; a mapping must cover every element of the systems"
-    )
+    e0s: Literal["isolated", "average"] | dict[str, float] = Field(
+        "isolated", description="per-element reference energies: 'isolated' (free-atom "
+        "energies from the oracle, minus the baseline's for Δ-ML; computed once, stored in "
+        "<workdir>/e0s.json, see alearn.e0s), 'average' (mace-torch's least-squares fit, "
+        "refitted at every training), or per-element eV, e.g. {H: -13.6, O: -2041.8}; a "
+        "mapping must cover every element of the systems")
 
     @field_validator("e0s")
     @classmethod
@@ -204,7 +269,9 @@ class UncertaintyConfig(_Strict):
     lo: float = Field(0.05, ge=0)
     hi: float = Field(0.5, gt=0)
     relative_eps_eV_A: float = Field(1.0, gt=0, description="ε in std/(|F|+ε)")
-    min_distance_A: float = Field(0.5, gt=0, description="closer atoms: structure broken")
+    min_distance_factor: float = Field(
+        0.65, gt=0, lt=1, description="two atoms closer than this fraction of the sum of their "
+        "covalent radii: structure broken (O-H 0.63 Å, Cu-Cu 1.72 Å at 0.65)")
     max_isolation_A: float = Field(
         4.0, gt=0, description="an atom with no neighbour this close has flown off"
     )
@@ -221,6 +288,16 @@ class UncertaintyConfig(_Strict):
         "per-atom force RMSE (not below lo_min); needs units: calibrated and a force metric")
     adaptive_lo_factor: float = Field(2.0, gt=0, description="see adaptive_lo")
     lo_min: float = Field(0.0, ge=0, description="the lowest lo adaptive_lo sets")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "min_distance_A" in data:
+            raise ValueError("uncertainty.min_distance_A was replaced by "
+                             "uncertainty.min_distance_factor (a fraction of the sum of the two "
+                             "atoms' covalent radii, default 0.65): one floor cannot fit H-O and "
+                             "Cu-Cu alike")
+        return data
 
     @model_validator(mode="after")
     def _window(self) -> UncertaintyConfig:
@@ -239,6 +316,12 @@ class UncertaintyConfig(_Strict):
 
 class SelectionConfig(_Strict):
     method: Literal["fps", "kmeans", "random"] = "fps"
+    before_crossing: int = Field(
+        2, ge=0, description="per walker that crossed hi or broke the structure, its last "
+        "frames before that are candidates too (0: window frames only)")
+    duplicate_tol_A: float = Field(
+        0.01, gt=0, description="a frame whose positions all lie this close to a structure "
+        "already in the dataset (or another candidate) is not selected")
 
 
 class StopConfig(_Strict):
@@ -254,6 +337,7 @@ class CampaignConfig(_Strict):
     systems: Annotated[list[SystemConfig], Field(min_length=1)]
     oracle: OracleConfig
     initial_data: InitialDataConfig = InitialDataConfig()
+    labels: LabelChecksConfig = LabelChecksConfig()
     validation: ValidationConfig = ValidationConfig()
     committee: CommitteeConfig = CommitteeConfig()
     uncertainty: UncertaintyConfig = UncertaintyConfig()
@@ -268,6 +352,21 @@ class CampaignConfig(_Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"system names must be unique; repeated: {dupes}")
+        npt = [s.name for s in self.systems if s.md.ensemble == "npt"]
+        if npt and self.committee.training.stress == "no":
+            raise ValueError(f"committee.training.stress is 'no' but systems {npt} explore NPT, "
+                             "whose barostat follows the committee's stress; use 'auto'")
+        return self
+
+    @model_validator(mode="after")
+    def _bootstrap_md_calculator(self) -> CampaignConfig:
+        boot = self.initial_data.bootstrap
+        if boot.method == "md" and boot.md.calculator is None and self.baseline is None:
+            raise ValueError(
+                "initial_data.bootstrap.method: md runs MD on a cheap calculator, but there is "
+                "no initial_data.bootstrap.md.calculator and no baseline: section; add e.g. "
+                "initial_data.bootstrap.md.calculator: {kind: xtb} (GFN1-xTB) or {kind: emt}, "
+                "or set method: rattle")
         return self
 
     def resolve(self, path: Path) -> Path:

@@ -2,12 +2,14 @@
 
 Each row is one structure with key-value pairs
 
-``status``      ``selected`` (waiting for its label), ``labeled`` or ``failed``
+``status``      ``selected`` (waiting for its label), ``labeled``, ``failed``, or
+                ``excluded`` (labeled, but absurd: never trained on, see
+                :mod:`alearn.label_checks`)
 ``split``       ``train`` or ``valid`` (fixed at insertion; never changes)
 ``source``      ``user``, ``bootstrap`` or ``explore``
 ``iteration``, ``system``, ``walker``, ``md_step``
 ``unc_*``       the committee uncertainty when it was selected
-``oracle``, ``oracle_hash``, ``label_wall_s``, ``reason`` (failures), ``rank``
+``oracle``, ``oracle_hash``, ``label_wall_s``, ``reason`` (failed, excluded), ``rank``
 
 and ``data`` holding the oracle settings, the attempts made, and the
 reference code's text output (zlib-compressed). Labeled rows carry energy,
@@ -31,7 +33,7 @@ from ase.io import write
 
 from alearn.oracles.base import Label
 
-_STATUS = ("selected", "labeled", "failed")
+_STATUS = ("selected", "labeled", "failed", "excluded")
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class Candidate:
     walker: int = -1
     md_step: int = -1
     uncertainty: dict[str, float] | None = None
+    selected_as: str | None = None  # "window" or "before_crossing" (alearn.selection)
 
 
 def compress_text(text: str | None) -> np.ndarray:
@@ -80,6 +83,8 @@ class Dataset:
             for c in candidates:
                 kvp = dict(status="selected", split=c.split, source=c.source, system=c.system,
                            iteration=c.iteration, walker=c.walker, md_step=c.md_step)
+                if c.selected_as:
+                    kvp["selected_as"] = c.selected_as
                 kvp.update({f"unc_{k}" if not k.startswith("unc_") else k: float(v)
                             for k, v in (c.uncertainty or {}).items()})
                 atoms = c.atoms.copy()
@@ -120,6 +125,11 @@ class Dataset:
             self.db.update(row_id, data=data, status="failed", reason=reason[:500], oracle=oracle,
                            oracle_hash=oracle_hash, label_wall_s=float(wall_s), rank=rank)
 
+    def exclude(self, row_id: int, reason: str) -> None:
+        """Keep row ``row_id``'s label but never train on it (status ``excluded``)."""
+        with self.db:
+            self.db.update(row_id, status="excluded", reason=reason[:500])
+
     def reset_failed(self) -> list[int]:
         """Mark every failed row ``selected`` again, to be labeled anew; returns their ids.
 
@@ -142,6 +152,15 @@ class Dataset:
     def pending(self) -> list:
         """Rows still waiting for a label (e.g. interrupted by a kill)."""
         return self.rows(status="selected")
+
+    def structures(self) -> list[Atoms]:
+        """Every structure in the dataset (any status), ``info["system"]`` set."""
+        frames = []
+        for row in self.rows():
+            atoms = row.toatoms()
+            atoms.info = {"system": row.get("system"), "db_id": row.id}
+            frames.append(atoms)
+        return frames
 
     def labeled_atoms(self, split: str | None = None) -> list[Atoms]:
         """Labeled structures with ``REF_*`` keys (mace-torch conventions), plus

@@ -154,7 +154,7 @@ def save_walker(out: Path, result: WalkerResult) -> None:
     write_json_atomic(out / f"{spec.stem}.json",
                       {"steps": result.steps, "stop_reason": result.stop_reason,
                        "wall_s": result.wall_s, "n_frames": len(result.frames),
-                       "temperature_K": spec.temperature_K})
+                       "temperature_K": spec.temperature_K, "timestep_fs": spec.md.timestep_fs})
 
 
 def walker_done(out: Path, spec: WalkerSpec) -> bool:

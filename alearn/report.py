@@ -229,6 +229,7 @@ def _dataset_columns(db: ReadOnlyDatabase, iteration: int) -> dict:
     status = Counter(r.get("status") for r in rows)
     ranks = Counter(r.get("rank") for r in rows)
     return dict(labeled=status.get("labeled", 0), failed=status.get("failed", 0),
+                excluded=status.get("excluded", 0),
                 pending=status.get("selected", 0),
                 dataset=db.count(f"iteration<={iteration}", status="labeled"),
                 per_rank=dict(sorted(ranks.items(), key=lambda kv: str(kv[0]))))
@@ -258,6 +259,11 @@ def _marker_columns(marker: Path) -> dict:
             for key in ("trusted", "candidate", "rejected"):
                 row[key] = sum(s[key] for s in systems)
             row["accurate_ratio"] = min(s["accurate_ratio"] for s in systems)
+        if stage == "select" and info.get("md_adjustments"):
+            row["md_next"] = " ".join(
+                f"{name}:dt×{a['timestep_factor']:g}"
+                + (f",T×{a['temperature_factor']:.2g}" if a["temperature_factor"] < 1 else "")
+                for name, a in info["md_adjustments"].items())
     except (AttributeError, KeyError, TypeError, ValueError):
         raise AlearnError(f"{marker}: damaged, not a stage marker; {_MARKER_FIX}") from None
     return row

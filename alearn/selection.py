@@ -1,6 +1,11 @@
-"""Choose which candidate frames to label: diverse, capped.
+"""Choose which candidate frames to label: diverse, capped, never twice.
 
-Candidates (frames in the trust window) are compared in a structural
+Candidates are the frames in the trust window and, for each walker that
+crossed ``hi`` (or broke the structure), the last ``before_crossing`` frames
+it sampled before the crossing: the most informative frames an iteration has
+when an overconfident committee leaves the window empty. A candidate that
+repeats a structure already in the dataset (e.g. a walker's first frame, its
+start structure) or another candidate is dropped. Candidates are compared in a structural
 descriptor space (the committee's invariant MACE node features averaged over
 atoms, standardized). ``fps`` (farthest-point sampling) starts from the most
 uncertain candidate and repeatedly adds the candidate farthest from everything
@@ -17,7 +22,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from ase import Atoms
 
-from alearn.config import UncertaintyConfig
+from alearn.config import SelectionConfig, UncertaintyConfig
 from alearn.dataset import Candidate
 from alearn.uncertainty import Zone, frame_zone
 
@@ -126,11 +131,58 @@ def assign_splits(n: int, fraction: float, rng: np.random.Generator, *, at_least
     return ["valid" if i in valid else "train" for i in range(n)]
 
 
+def frames_before_crossing(frames: Sequence[Atoms], ucfg: UncertaintyConfig, n: int
+                           ) -> list[Atoms]:
+    """For each walker whose last frame is rejected (``hi`` crossed, structure broken): its
+    last ``n`` frames before that which are not rejected, in order."""
+    by_walker: dict[int, list[Atoms]] = {}
+    for f in frames:
+        by_walker.setdefault(int(f.info["walker"]), []).append(f)
+    picked: list[Atoms] = []
+    for walk in by_walker.values():
+        if n > 0 and frame_zone(walk[-1], ucfg) is Zone.REJECTED:
+            picked += [f for f in walk[:-1] if frame_zone(f, ucfg) is not Zone.REJECTED][-n:]
+    return picked
+
+
+def same_structure(a: Atoms, b: Atoms, tol_A: float) -> bool:
+    """True when ``a`` and ``b`` have the same atoms, cell and positions within ``tol_A``."""
+    return (len(a) == len(b) and bool(np.all(a.numbers == b.numbers))
+            and np.allclose(a.cell, b.cell, atol=tol_A)
+            and bool(np.abs(a.positions - b.positions).max(initial=0.0) < tol_A))
+
+
+def drop_repeats(frames: Sequence[Atoms], known: Sequence[Atoms], tol_A: float) -> list[Atoms]:
+    """``frames`` without those that repeat a ``known`` structure or an earlier frame."""
+    kept: list[Atoms] = []
+    for f in frames:
+        if not any(same_structure(f, k, tol_A) for k in (*known, *kept)):
+            kept.append(f)
+    return kept
+
+
+def candidate_pool(sampled: Sequence[Atoms], known: Sequence[Atoms], ucfg: UncertaintyConfig,
+                   scfg: SelectionConfig) -> list[Atoms]:
+    """One system's frames that may be labeled: in the window or just before a crossing,
+    without repeats; each with ``info["selected_as"]`` (``window``/``before_crossing``)."""
+    window = [f for f in sampled if frame_zone(f, ucfg) is Zone.CANDIDATE]
+    for f in window:
+        f.info["selected_as"] = "window"
+    ids = {id(f) for f in window}
+    before = [f for f in frames_before_crossing(sampled, ucfg, scfg.before_crossing)
+              if id(f) not in ids]
+    for f in before:
+        f.info["selected_as"] = "before_crossing"
+    return drop_repeats(window + before, known, scfg.duplicate_tol_A)
+
+
 def choose_candidates(explored: Mapping[str, Sequence[Atoms]], *, caps: Mapping[str, int],
                       budget: float, descriptors, training: Sequence[Atoms],
-                      ucfg: UncertaintyConfig, method: str, valid_fraction: float,
-                      iteration: int, rng: np.random.Generator) -> list[Candidate]:
-    """The frames of one iteration to label, per system: window frames, diverse, capped.
+                      known: Sequence[Atoms], ucfg: UncertaintyConfig, scfg: SelectionConfig,
+                      valid_fraction: float, iteration: int, rng: np.random.Generator
+                      ) -> list[Candidate]:
+    """The frames of one iteration to label, per system (:func:`candidate_pool`), diverse,
+    capped.
 
     Parameters
     ----------
@@ -144,21 +196,24 @@ def choose_candidates(explored: Mapping[str, Sequence[Atoms]], *, caps: Mapping[
         Callable Atoms → (F,) structural descriptor (the committee's).
     training
         Training frames; a system's frames among them count as already covered.
-    ucfg, method, valid_fraction
-        Trust window and metric; ``selection.method``; ``validation.fraction``.
+    known
+        Every structure in the dataset (any status): never selected again.
+    ucfg, scfg, valid_fraction
+        Trust window and metric; ``selection``; ``validation.fraction``.
     iteration, rng
         Recorded on the candidates; the source of randomness.
     """
     chosen: list[Candidate] = []
     for system, sampled in explored.items():
-        frames = [f for f in sampled if frame_zone(f, ucfg) is Zone.CANDIDATE]
+        frames = candidate_pool(sampled, [a for a in known if a.info.get("system") == system],
+                                ucfg, scfg)
         cap = int(min(caps[system], budget - len(chosen)))
         if not frames or cap <= 0:
             continue
         scores = np.array([f.info[f"unc_{ucfg.metric}"] for f in frames])
         feats = np.array([descriptors(f) for f in frames])
         existing = np.array([descriptors(a) for a in training if a.info.get("system") == system])
-        picks = select(feats, scores, cap, method=method, rng=rng,
+        picks = select(feats, scores, cap, method=scfg.method, rng=rng,
                        existing=existing if len(existing) else None)
         splits = assign_splits(len(picks), valid_fraction, rng, at_least_one=False)
         for i, split in zip(picks, splits):
@@ -166,5 +221,6 @@ def choose_candidates(explored: Mapping[str, Sequence[Atoms]], *, caps: Mapping[
             chosen.append(Candidate(
                 atoms=f, system=system, source="explore", iteration=iteration, split=split,
                 walker=int(f.info["walker"]), md_step=int(f.info["md_step"]),
+                selected_as=f.info["selected_as"],
                 uncertainty={k: v for k, v in f.info.items() if k.startswith("unc_")}))
     return chosen

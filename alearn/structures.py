@@ -1,4 +1,7 @@
-"""Start structures: read, validate before any expensive work, perturb for bootstrap."""
+"""Start structures and initial data: read and validate before any expensive work.
+
+The bootstrap frames made from the start structures are in :mod:`alearn.bootstrap`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import numpy as np
 from ase import Atoms
 from ase.io import read
 
-from alearn.config import BootstrapConfig, CampaignConfig, SystemConfig, UncertaintyConfig
+from alearn.config import CampaignConfig, SystemConfig, UncertaintyConfig
 from alearn.errors import ConfigError
 from alearn.uncertainty import broken_structure
 
@@ -47,23 +50,7 @@ def check_structure(atoms: Atoms, where: str, ucfg: UncertaintyConfig) -> None:
     problem = broken_structure(atoms, ucfg)
     if problem:
         raise ConfigError(f"{where}: {problem}. Fix the structure, or adjust "
-                          "uncertainty.min_distance_A / uncertainty.max_isolation_A")
-
-
-def perturbed_copies(atoms: Atoms, cfg: BootstrapConfig, rng: np.random.Generator) -> list[Atoms]:
-    """Rattled (and, for periodic cells, randomly strained) copies of ``atoms``.
-
-    The first copy is the unperturbed structure itself.
-    """
-    copies = [atoms.copy()]
-    for _ in range(cfg.n_per_system - 1):
-        new = atoms.copy()
-        if atoms.pbc.all() and cfg.strain_max > 0:
-            eps = rng.uniform(-cfg.strain_max, cfg.strain_max, (3, 3))
-            new.set_cell(new.cell @ (np.eye(3) + 0.5 * (eps + eps.T)), scale_atoms=True)
-        new.positions += rng.normal(0.0, cfg.rattle_std_A, new.positions.shape)
-        copies.append(new)
-    return copies
+                          "uncertainty.min_distance_factor / uncertainty.max_isolation_A")
 
 
 def read_initial_frames(cfg: CampaignConfig) -> list[Atoms]:

@@ -20,7 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,6 +41,9 @@ if TYPE_CHECKING:
     from alearn.parallel import Workers
 
 log = logging.getLogger(__name__)
+
+#: per-element reference energies: ``"average"`` or element symbol → eV
+E0s = str | Mapping[str, float]
 
 
 @dataclass(frozen=True)
@@ -132,25 +135,51 @@ def member_subsets(n_frames: int, size: int, method: str, rng: np.random.Generat
             for k in range(size)]
 
 
+def e0s_argument(cfg: CommitteeConfig, e0s: E0s | None = None) -> str:
+    """mace-torch's ``--E0s``: ``"average"``, or ``{Z: eV}`` from a mapping symbol → eV.
+
+    Parameters
+    ----------
+    cfg
+        The committee's settings; ``cfg.training.e0s`` is used when ``e0s`` is None.
+    e0s
+        The reference energies to train with (:func:`alearn.e0s.reference_energies`):
+        ``"average"`` or element symbol → energy (eV).
+
+    Raises
+    ------
+    AlearnError
+        For ``"isolated"``: those energies must be computed first and given as a mapping.
+    """
+    e0s = cfg.training.e0s if e0s is None else e0s
+    if isinstance(e0s, str):
+        if e0s != "average":
+            raise AlearnError(
+                f"committee.training.e0s is {e0s!r}: compute the isolated-atom energies "
+                "first (alearn.e0s.reference_energies) and pass them as e0s={symbol: eV}, "
+                "or set committee.training.e0s to 'average' or a mapping")
+        return e0s
+    from ase.data import atomic_numbers as z_of
+
+    return str({z_of[s]: float(e) for s, e in sorted(e0s.items(), key=lambda i: z_of[i[0]])})
+
+
 def mace_arguments(cfg: CommitteeConfig, job: MemberJob, *, atomic_numbers: Sequence[int],
-                   has_stress: bool, scratch: Path, target: str = "REF") -> list[str]:
+                   has_stress: bool, scratch: Path, target: str = "REF",
+                   e0s: E0s | None = None) -> list[str]:
     """Command-line arguments of ``mace.cli.run_train`` for one member.
 
-    ``target`` is the key prefix learned: ``REF`` (direct) or ``DELTA`` (Δ-ML).
+    ``target`` is the key prefix learned: ``REF`` (direct) or ``DELTA`` (Δ-ML);
+    ``e0s`` the reference energies (see :func:`e0s_argument`), fixed for a mapping,
+    so a warm start keeps them.
     """
     model, train = cfg.model, cfg.training
-    if isinstance(train.e0s, str):
-        e0s = train.e0s
-    else:
-        from ase.data import atomic_numbers as z_of
-
-        e0s = str({z_of[s]: e for s, e in train.e0s.items()})
     args = {
         "name": f"member_{job.index}",
         "seed": job.seed,
         "work_dir": scratch,
         "train_file": job.train_file,
-        "E0s": e0s,
+        "E0s": e0s_argument(cfg, e0s),
         "atomic_numbers": str(sorted(atomic_numbers)),
         "model": "MACE",
         "num_channels": model.num_channels,
@@ -187,11 +216,12 @@ def mace_arguments(cfg: CommitteeConfig, job: MemberJob, *, atomic_numbers: Sequ
 
 def train_member(cfg: CommitteeConfig, job: MemberJob, *, atomic_numbers: Sequence[int],
                  has_stress: bool, threads: int = 1, target: str = "REF",
-                 resume_after_s: float = 300.0) -> float:
+                 resume_after_s: float = 300.0, e0s: E0s | None = None) -> float:
     """Train one member with mace-torch; place the model atomically.
 
     An earlier attempt that trained at least ``resume_after_s`` seconds is
-    resumed from its checkpoint (see :mod:`alearn.attempts`).
+    resumed from its checkpoint (see :mod:`alearn.attempts`). ``e0s``: the
+    reference energies (default ``cfg.training.e0s``; see :func:`e0s_argument`).
 
     Returns
     -------
@@ -205,7 +235,7 @@ def train_member(cfg: CommitteeConfig, job: MemberJob, *, atomic_numbers: Sequen
     scratch, restart = new_attempt(job.model_path.parent, f"member_{job.index}",
                                    resume_after_s=resume_after_s)
     argv = mace_arguments(cfg, job, atomic_numbers=atomic_numbers,
-                          has_stress=has_stress, scratch=scratch, target=target)
+                          has_stress=has_stress, scratch=scratch, target=target, e0s=e0s)
     # No inherited MPI launcher variables (the campaign may run under mpirun), and a
     # fixed thread count: results then do not depend on how many ranks there are.
     env = worker_env(parallel=False, threads=threads)
@@ -271,6 +301,9 @@ class CommitteeData:
         Train on stress too (3D-periodic systems).
     target
         What is learned.
+    e0s
+        Per-element reference energies: element symbol → eV (fixed), or
+        ``"average"`` (fitted by mace-torch); None: ``committee.training.e0s``.
     """
 
     train: Sequence[Atoms]
@@ -278,6 +311,7 @@ class CommitteeData:
     atomic_numbers: Sequence[int]
     has_stress: bool
     target: Target
+    e0s: E0s | None = None
 
 
 def train_committee(cfg: CommitteeConfig, data: CommitteeData, *, out_dir: Path, seed: int,
@@ -307,8 +341,14 @@ def train_committee(cfg: CommitteeConfig, data: CommitteeData, *, out_dir: Path,
         lambda job: train_member(cfg, job, atomic_numbers=data.atomic_numbers,
                                  has_stress=data.has_stress, threads=threads,
                                  target=data.target.key_prefix,
-                                 resume_after_s=cfg.training.resume_after_s),
+                                 resume_after_s=cfg.training.resume_after_s, e0s=data.e0s),
         todo, desc="training", concurrency=max(1, workers.threads // threads))
+    if todo and workers.is_writer:
+        n_atoms = sum(len(a) for a in data.train) / max(1, len(data.train))
+        log.info("iteration %d: %d members trained on %d frames (%.0f atoms each, stress %s) "
+                 "in %s s: %.1f s per epoch", iteration, len(todo), len(data.train), n_atoms,
+                 "on" if data.has_stress else "off", "/".join(f"{t:.0f}" for t in times),
+                 sum(times) / sum(job.epochs for job in todo))
     return [job.model_path for job in jobs], times
 
 

@@ -33,6 +33,7 @@ from enum import IntEnum
 
 import numpy as np
 from ase import Atoms
+from ase.data import covalent_radii
 from ase.neighborlist import neighbor_list
 
 from alearn.config import UncertaintyConfig
@@ -140,17 +141,25 @@ def frame_zone(frame: Atoms, cfg: UncertaintyConfig) -> Zone:
 def broken_structure(atoms: Atoms, cfg: UncertaintyConfig) -> str | None:
     """Why ``atoms`` is unphysical, or None.
 
-    Checks non-finite positions, atoms closer than ``min_distance_A``, and atoms
-    with no neighbour within ``max_isolation_A`` (flown off). Single atoms are
-    never isolated.
+    Checks non-finite positions, pairs of atoms closer than ``min_distance_factor``
+    times the sum of their covalent radii (``ase.data.covalent_radii``), and
+    atoms with no neighbour within ``max_isolation_A`` (flown off). Single atoms
+    are never isolated.
     """
     if not np.isfinite(atoms.positions).all():
         return "non-finite positions"
     if len(atoms) < 2:
         return None
-    i, d = neighbor_list("id", atoms, cfg.max_isolation_A)
-    if len(d) and d.min() < cfg.min_distance_A:
-        return f"atoms closer than {cfg.min_distance_A} Å (min {d.min():.3f} Å)"
+    i, j, d = neighbor_list("ijd", atoms, cfg.max_isolation_A)
+    if len(d):
+        floor = cfg.min_distance_factor * (covalent_radii[atoms.numbers[i]]
+                                           + covalent_radii[atoms.numbers[j]])
+        k = int(np.argmin(d / floor))
+        if d[k] < floor[k]:
+            a, b = int(i[k]), int(j[k])
+            return (f"atoms {a} ({atoms[a].symbol}) and {b} ({atoms[b].symbol}) are "
+                    f"{d[k]:.3f} Å apart, closer than {cfg.min_distance_factor:g} × their "
+                    f"covalent radii sum = {floor[k]:.3f} Å")
     lonely = np.setdiff1d(np.arange(len(atoms)), i)
     if len(lonely):
         return (f"atom {int(lonely[0])} ({atoms[int(lonely[0])].symbol}) has no neighbour within "

@@ -116,7 +116,7 @@ def random_campaign(campaign: Campaign, pool: list[Atoms], *, draw: int, max_lab
                                                      at_least_one=False)):
             (valid if split == "valid" else train).append(frame)
         data = CommitteeData(train=train, valid=valid, atomic_numbers=campaign.atomic_numbers,
-                             has_stress=False, target=campaign.target)
+                             has_stress=False, target=campaign.target, e0s=campaign.e0s)
         models, _ = train_committee(cfg.committee, data,
                                     out_dir=workdir / f"random_{draw}" / f"iter_{it:03d}",
                                     seed=cfg.seed, iteration=it, previous=models,

@@ -158,7 +158,7 @@ def train(workdir: Path, frames: list[Atoms], *, learn: str, seed: int, steps: i
         return model
     out.mkdir(parents=True, exist_ok=True)
     cfg = CommitteeConfig(model=MODEL, training={"batch_size": 4, "patience": 10_000,
-                                                 "max_num_epochs": 1})
+                                                 "max_num_epochs": 1, "e0s": "average"})
     write_extxyz(frames, out / "train.xyz")
     # No label is held out (all of the budget trains); mace-torch picks the epoch by
     # the loss on the first 8 training frames.

@@ -120,6 +120,10 @@ def test_supported_structures_pass():
                    target_charge=1.0)
     check_baseline(BaselineConfig(kind="xtb", d3={}), bulk("Cu", cubic=True), "s")
     check_baseline(BaselineConfig(kind="emt", d3={}), SLAB, "s")
+    # a metallic cell with an odd electron count runs spin-paired with smearing (3 Cu: 87)
+    odd_metal = bulk("Cu", cubic=True)
+    del odd_metal[0]
+    check_baseline(BaselineConfig(kind="xtb"), odd_metal, "s")
 
 
 def test_charge_must_match_the_oracle():

@@ -10,7 +10,7 @@ from ase.io import read
 from alearn import Campaign
 from alearn.config import config_from_dict
 from alearn.dataset import Dataset
-from conftest import TINY, alearn_cli, deep_update
+from conftest import TINY, alearn_cli, deep_update, write_campaign
 
 
 def test_campaign_grows_a_dataset_with_provenance(finished_campaign):
@@ -103,3 +103,23 @@ def test_walkers_can_continue_from_their_previous_iteration(finished_campaign):
     np.testing.assert_array_equal(start.positions, usable[-1].positions)
     assert not np.array_equal(start.positions, campaign.starts["cu"].positions)
     assert start.calc is None and not start.constraints
+
+
+def test_an_iteration_that_selects_nothing_explores_more_gently(tmp_path):
+    # hi so low that every walker's first frame crosses it: nothing to select, ever.
+    config = write_campaign(tmp_path, {"uncertainty": {"lo": 1e-6, "hi": 2e-6},
+                                       "stop": {"max_iterations": 2}})
+    result = Campaign(config, tmp_path / "work").run()
+    assert result.n_labeled == 6  # the bootstrap only
+    work = tmp_path / "work"
+    first = json.loads((work / "iter_001" / "select.done.json").read_text())
+    assert first["selected_per_system"] == {"cu": 0}
+    assert first["md_adjustments"]["cu"]["timestep_factor"] == 0.5
+    steps = [json.loads((work / f"iter_00{it}" / "explore" / "cu_w0.json").read_text())
+             for it in (1, 2)]
+    assert [s["timestep_fs"] for s in steps] == [2.0, 1.0]
+    second = json.loads((work / "iter_002" / "select.done.json").read_text())
+    assert second["md_adjustments"]["cu"]["rung"] == 2
+    log = (work / "alearn.log").read_text()
+    assert "nothing selected for system cu; the next iteration explores it with timestep " \
+           "1 fs (configured 2)" in log

@@ -123,7 +123,7 @@ def test_missing_structure_file(tmp_path):
 def test_overlapping_atoms(tmp_path):
     atoms = Atoms("Cu2", positions=[[0, 0, 0], [0.2, 0, 0]], cell=[5, 5, 5], pbc=True)
     _rejected(tmp_path, {"systems": [{**TINY["systems"][0], "structure": "bad.xyz"}]},
-              r"bad.xyz\): atoms closer than 0.5 Å", atoms)
+              r"bad.xyz\): atoms 0 \(Cu\) and 1 \(Cu\) are 0.200 Å apart", atoms)
 
 
 def test_pbc_without_cell(tmp_path):
@@ -241,3 +241,18 @@ def test_initial_file_smaller_than_the_batch():
         _preflight({"initial_data": {"file": "data.xyz"}}, n_frames=3)
     with pytest.raises(ConfigError, match="fewer than the two a committee needs"):
         _preflight({"committee": {"training": {"batch_size": 1}}}, n_frames=2)
+
+
+def test_stress_is_trained_only_where_needed(tmp_path):
+    def campaign(changes):
+        c = Campaign(write_campaign(tmp_path, changes), tmp_path / "w")
+        c.validate()
+        return c
+
+    npt = {"systems": [{**TINY["systems"][0], "md": {"ensemble": "npt"}}]}
+    assert not campaign({})._train_on_stress()  # a periodic cell explored NVT
+    assert campaign(npt)._train_on_stress()
+    assert campaign({"committee": {"training": {"stress": "yes"}}})._train_on_stress()
+    with pytest.raises(ConfigError, match="committee.training.stress is 'no' but systems"):
+        load_config(write_campaign(tmp_path, deep_update(
+            npt, {"committee": {"training": {"stress": "no"}}})))

@@ -53,7 +53,7 @@ def tiny_committee(tmp_path_factory, delta_frames) -> list[Path]:
     """Two tiny MACE models (H, O) trained on DELTA_* by mace-torch, 5 epochs."""
     out = tmp_path_factory.mktemp("delta_committee")
     cfg = CommitteeConfig(size=2, model={"num_channels": 8, "r_max": 4.0},
-                          training={"max_num_epochs": 5, "batch_size": 4})
+                          training={"max_num_epochs": 5, "batch_size": 4, "e0s": "average"})
     write_extxyz(delta_frames[:10], out / "train.xyz")
     write_extxyz(delta_frames[10:], out / "valid.xyz")
     paths = []

@@ -39,12 +39,13 @@ def test_trust_window_boundaries():
 
 
 def test_broken_structures():
-    cfg = UncertaintyConfig(min_distance_A=0.6, max_isolation_A=3.0)
+    cfg = UncertaintyConfig(max_isolation_A=3.0)
     water = molecule("H2O")
     assert broken_structure(water, cfg) is None
     close = water.copy()
-    close.positions[1] = close.positions[0] + [0.3, 0, 0]
-    assert "closer than 0.6" in broken_structure(close, cfg)
+    close.positions[1] = close.positions[0] + [0.55, 0, 0]  # O-H 0.55 Å: the case
+    assert "atoms 0 (O) and 1 (H) are 0.550 Å apart" in broken_structure(close, cfg)
+    assert "0.65 × their covalent radii sum = 0.630 Å" in broken_structure(close, cfg)
     flown = water.copy()
     flown.positions[2] += [10, 0, 0]
     assert "atom 2 (H) has no neighbour within 3.0" in broken_structure(flown, cfg)
@@ -57,4 +58,19 @@ def test_broken_structures():
 def test_periodic_neighbours_count():
     # Two atoms 4 Å apart in a 5 Å periodic box: images are 1 Å... no: 5-4 = 1 Å apart.
     atoms = Atoms("Cu2", positions=[[0, 0, 0], [4.0, 0, 0]], cell=[5, 5, 5], pbc=True)
-    assert "closer than" in broken_structure(atoms, UncertaintyConfig(min_distance_A=1.5))
+    assert "1.000 Å apart" in broken_structure(atoms, UncertaintyConfig())
+
+
+def test_distance_floor_depends_on_the_pair():
+    # 1.2 Å: a normal O-H bond length is far above the O-H floor (0.63 Å), a Cu-Cu pair
+    # at 1.2 Å is broken (floor 1.72 Å); 0.5 Å is broken for every pair.
+    ucfg = UncertaintyConfig()
+    for pair, broken in (("OH", False), ("Cu2", True)):
+        atoms = Atoms(pair, positions=[[0, 0, 0], [1.2, 0, 0]])
+        assert (broken_structure(atoms, ucfg) is not None) is broken, pair
+    assert broken_structure(Atoms("OH", positions=[[0, 0, 0], [0.5, 0, 0]]), ucfg)
+
+
+def test_old_distance_key_is_explained():
+    with pytest.raises(ValueError, match="min_distance_factor"):
+        UncertaintyConfig(min_distance_A=0.5)

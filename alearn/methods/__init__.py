@@ -11,7 +11,9 @@ section of the config (see :class:`~alearn.methods.base.Method`):
                      :class:`~alearn.methods.base.Keys`;
 ``settings_dict``,   what decides its values, for provenance;
 ``code_versions``
-``charge``           the total charge it runs with.
+``charge``           the total charge it runs with;
+``isolated_atom``    (optional) the free neutral atom and the settings to compute
+                     it with (:func:`isolated_atom`).
 
 ``gpaw`` is the product method; ``xtb`` and ``emt`` are cheap stand-ins for
 tests and demos (xTB is also a useful baseline).
@@ -22,12 +24,15 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from alearn.methods.base import Keys, Method
+from alearn.methods.base import Keys, Method, atom_in_box
 
 if TYPE_CHECKING:
+    from ase import Atoms
+
     from alearn.config import BaselineConfig, OracleConfig
 
-__all__ = ["KINDS", "Keys", "Method", "method", "provenance", "section", "total_charge"]
+__all__ = ["KINDS", "Keys", "Method", "isolated_atom", "method", "provenance", "section",
+           "total_charge"]
 
 KINDS = ("gpaw", "xtb", "emt", "calculator")
 
@@ -64,3 +69,17 @@ def total_charge(cfg: OracleConfig | BaselineConfig) -> float | None:
     """Total charge (e) the configured method runs with; None when unknown
     (``calculator``)."""
     return method(cfg.kind).charge(section(cfg))
+
+
+def isolated_atom(kind: str, settings: Any, symbol: str) -> tuple[Atoms, Any]:
+    """The free neutral atom ``symbol`` and method ``kind``'s settings for it.
+
+    The method module's ``isolated_atom`` where it has one (GPAW: spin-polarized with
+    a fixed moment, Γ only; xTB: charge 0 and the unpaired electrons); otherwise the
+    non-periodic atom of :func:`alearn.methods.base.atom_in_box` (initial magnetic
+    moment by Hund's rules) and ``settings`` as they are.
+    """
+    hook = getattr(method(kind), "isolated_atom", None)
+    if hook is not None:
+        return hook(settings, symbol)
+    return atom_in_box(symbol, periodic=False), settings

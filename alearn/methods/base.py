@@ -15,13 +15,19 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ase import Atoms
-from ase.data import chemical_symbols
+from ase.data import atomic_numbers, chemical_symbols, ground_state_magnetic_moments
 
 if TYPE_CHECKING:
     from ase.calculators.calculator import BaseCalculator
     from pydantic import BaseModel
 
-__all__ = ["Keys", "Method", "package_version", "settings_json", "symbols_above"]
+__all__ = ["ATOM_BOX_A", "Keys", "Method", "atom_in_box", "hund_moment", "package_version",
+           "settings_json", "symbols_above"]
+
+#: Edges (Å) of the box around an isolated atom (:func:`atom_in_box`): 10 Å, a little
+#: unequal so that no cubic symmetry ties the occupations of a partly filled shell
+#: (GPAW's own recipe for atomization energies).
+ATOM_BOX_A = (10.0, 10.0001, 10.0002)
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,13 @@ class Keys:
 
 class Method(Protocol):
     """What a method module provides (``settings`` is its section of the config,
-    e.g. :class:`alearn.config.XTBSettings`)."""
+    e.g. :class:`alearn.config.XTBSettings`).
+
+    Optional: ``isolated_atom(settings, symbol) -> (Atoms, settings)``, the free
+    neutral atom and the settings that compute it (charge 0, the Hund's-rule spin,
+    no k-points), for the isolated-atom energies of :mod:`alearn.e0s`; without it,
+    the atom of :func:`atom_in_box` (non-periodic) with ``settings`` unchanged.
+    """
 
     KEYS: Keys
 
@@ -93,3 +105,21 @@ def settings_json(settings: BaseModel) -> dict[str, Any]:
 def symbols_above(atoms: Atoms, max_z: int) -> list[str]:
     """Sorted chemical symbols of ``atoms`` with atomic number above ``max_z``."""
     return sorted({chemical_symbols[z] for z in atoms.numbers if z > max_z})
+
+
+def hund_moment(symbol: str) -> float:
+    """Spin moment (μ_B, = unpaired electrons) of the free atom's ground state by
+    Hund's rules (``ase.data.ground_state_magnetic_moments``), e.g. 1 for H, 2 for O."""
+    return float(ground_state_magnetic_moments[atomic_numbers[symbol]])
+
+
+def atom_in_box(symbol: str, *, periodic: bool) -> Atoms:
+    """One neutral atom ``symbol`` centred in an :data:`ATOM_BOX_A` box.
+
+    Its initial magnetic moment is :func:`hund_moment`; ``periodic`` sets ``pbc``
+    (True for plane waves, False where the method allows an isolated system).
+    """
+    atoms = Atoms(symbol, cell=ATOM_BOX_A, pbc=periodic)
+    atoms.center()
+    atoms.set_initial_magnetic_moments([hund_moment(symbol)])
+    return atoms

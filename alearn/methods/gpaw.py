@@ -27,7 +27,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 
 from alearn.errors import ConfigError
-from alearn.methods.base import Keys, package_version
+from alearn.methods.base import Keys, atom_in_box, package_version
 from alearn.methods.gpaw_presets import (
     electron_count,
     gpaw_parameters,
@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     from alearn.config import GPAWSettings
 
 __all__ = ["KEYS", "GPAWCalculator", "charge", "check_atoms", "code_versions",
-           "make_calculator", "missing_paw_files", "prepare_atoms", "reproducible_fft_plans",
-           "settings_dict"]
+           "isolated_atom", "make_calculator", "missing_paw_files", "prepare_atoms",
+           "reproducible_fft_plans", "settings_dict"]
 
 KEYS = Keys(prefix="gpaw", subject="GPAW")
 _AXES = "xyz"
@@ -154,6 +154,31 @@ def reproducible_fft_plans() -> None:
     from gpaw.fftw import ESTIMATE, FFTWPlans
 
     FFTWPlans._overwrite_flags = ESTIMATE
+
+
+# GPAW keywords of settings.extra that isolated_atom sets itself
+_ATOM_KEYWORDS = ("charge", "spinpol", "kpts", "magmoms", "hund")
+
+
+def isolated_atom(settings: GPAWSettings, symbol: str) -> tuple[Atoms, GPAWSettings]:
+    """The free neutral atom ``symbol`` and the settings to compute it with.
+
+    Mode, functional, cutoff or grid spacing, basis, setups, smearing width and
+    SCF criteria are those of ``settings``; the atom is neutral, spin-polarized
+    with its moment fixed at the Hund's-rule value (initial moment on the atom,
+    ``fixmagmom`` occupations), Γ only, without dipole layer. The box
+    (:data:`~alearn.methods.base.ATOM_BOX_A`) is periodic in PW mode and
+    non-periodic in LCAO and FD mode.
+    """
+    atoms = atom_in_box(symbol, periodic=resolved_settings(settings)["mode"] == "pw")
+    extra = {k: v for k, v in settings.extra.items() if k not in _ATOM_KEYWORDS}
+    if isinstance(extra.get("poissonsolver"), dict) and "dipolelayer" in extra["poissonsolver"]:
+        del extra["poissonsolver"]
+    atom = settings.model_copy(update={
+        "charge": 0.0, "spinpol": True, "kpts": (1, 1, 1), "kpt_density_per_A": None,
+        "dipole_correction": False, "extra": extra})
+    fixed = {**gpaw_parameters(atom, atoms)["occupations"], "fixmagmom": True}
+    return atoms, atom.model_copy(update={"extra": {**extra, "occupations": fixed}})
 
 
 # --------------------------------------------------------------------------- provenance

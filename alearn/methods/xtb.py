@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ase import Atoms
 
 from alearn.errors import ConfigError
-from alearn.methods.base import Keys, package_version, symbols_above
+from alearn.methods.base import Keys, atom_in_box, hund_moment, package_version, symbols_above
 from alearn.methods.base import settings_json as settings_dict
 
 if TYPE_CHECKING:
@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
     from alearn.config import XTBSettings
 
-__all__ = ["KEYS", "MAX_Z", "charge", "check_atoms", "code_versions", "make_calculator",
-           "settings_dict"]
+__all__ = ["KEYS", "MAX_Z", "charge", "check_atoms", "code_versions", "isolated_atom",
+           "make_calculator", "settings_dict"]
 
 #: GFN1/GFN2-xTB parametrize H–Rn (Z = 1–86).
 MAX_Z = 86
@@ -44,16 +44,20 @@ def make_calculator(settings: XTBSettings, *, keys: Keys = KEYS,
 
 
 def check_atoms(atoms: Atoms, where: str, settings: XTBSettings, *, keys: Keys = KEYS) -> None:
-    """Raise ConfigError if xTB cannot treat ``atoms``: an element above Rn, an
-    electron count whose parity does not fit the unpaired electrons, or 1D/2D
-    periodicity."""
+    """Raise ConfigError if xTB cannot treat ``atoms``: an element above Rn, a molecule
+    whose electron count does not fit the unpaired electrons, or 1D/2D periodicity.
+
+    The parity check is for molecules and clusters only: a periodic cell with an odd
+    electron count (a metal slab with water) runs spin-paired with Fermi smearing
+    (``electronic_temperature_K``), as it should.
+    """
     heavy = symbols_above(atoms, MAX_Z)
     if heavy:
         raise ConfigError(
             f"{where}: {keys.subject} has no parameters for {heavy} (GFN-xTB covers H–Rn, "
             f"Z ≤ {MAX_Z}); use {keys.kind}: gpaw or calculator for this structure.")
     total = settings.charge
-    if abs(total - round(total)) < 1e-9:
+    if not atoms.pbc.any() and abs(total - round(total)) < 1e-9:
         n_electrons = int(atoms.numbers.sum()) - round(total)
         if (n_electrons - settings.uhf) % 2:
             options = [u for u in (settings.uhf - 1, settings.uhf + 1) if u >= 0]
@@ -77,3 +81,11 @@ def code_versions(settings: XTBSettings) -> dict[str, Any]:
 def charge(settings: XTBSettings) -> float:
     """Total charge (e): ``settings.charge``."""
     return settings.charge
+
+
+def isolated_atom(settings: XTBSettings, symbol: str) -> tuple[Atoms, XTBSettings]:
+    """The free neutral atom ``symbol`` (non-periodic) and ``settings`` with charge 0
+    and ``uhf`` its Hund's-rule unpaired electrons (1 for H: a doublet)."""
+    uhf = round(hund_moment(symbol))
+    return atom_in_box(symbol, periodic=False), settings.model_copy(
+        update={"charge": 0.0, "uhf": uhf})

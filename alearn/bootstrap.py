@@ -1,0 +1,369 @@
+"""Bootstrap: the first frames of a campaign, labeled by the oracle before any committee.
+
+Two methods (``initial_data.bootstrap.method``), both giving ``n_per_system``
+frames per system, the unperturbed start structure first:
+
+``rattle``
+    Copies with Gaussian noise on the positions and, for 3D-periodic cells,
+    a random strain (:func:`perturbed_copies`). Cheap, but the copies are
+    near-identical: a committee trained on them agrees with itself far from
+    the start structure, and in condensed phases its walkers run off.
+``md``
+    Frames of short Langevin NVT runs on a *cheap* calculator (the
+    ``initial_data.bootstrap.md.calculator`` section, else the campaign's
+    Δ-ML ``baseline``), one run per temperature and, for 3D-periodic cells,
+    per cell (the start cell and ``strained_cells`` random strains); each
+    run equilibrates, then gives a frame every ``sample_interval`` steps
+    (:func:`md_frames`). Broken frames (:func:`alearn.uncertainty.broken_structure`)
+    are not taken: the run starts again from its start with new velocities.
+
+Randomness (strains, velocities, Langevin noise) comes from the generator
+passed in, so a campaign with a fixed seed gets the same frames.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING
+
+import numpy as np
+from ase import Atoms, units
+from ase.constraints import FixCom
+from ase.md.langevin import Langevin
+from ase.md.velocitydistribution import Stationary, thermalize_momenta
+from ase.parallel import DummyMPI
+from threadpoolctl import threadpool_limits
+
+from alearn.config import BaselineConfig, BootstrapConfig, BootstrapMDConfig, UncertaintyConfig
+from alearn.errors import AlearnError, ConfigError
+from alearn.methods import Keys, method, section, total_charge
+from alearn.uncertainty import broken_structure
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ase.calculators.calculator import BaseCalculator
+
+    from alearn.config import CampaignConfig
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MDRun", "bootstrap_frames", "campaign_frames", "check_md_calculator",
+           "md_calculator", "md_frames", "md_runs", "perturbed_copies"]
+
+KEY = "initial_data.bootstrap.md"
+# Runs are serial, on the writer rank: no random numbers broadcast over MPI ranks.
+SERIAL = DummyMPI()
+
+
+# --------------------------------------------------------------------------- dispatch
+def campaign_frames(cfg: CampaignConfig, starts: dict[str, Atoms], rng: np.random.Generator
+                    ) -> list[tuple[Atoms, str]]:
+    """The bootstrap frames of every system, each with its system's name.
+
+    Parameters
+    ----------
+    cfg
+        The campaign's configuration (``initial_data.bootstrap``, and for
+        method ``md`` the cheap calculator and ``uncertainty``).
+    starts
+        Validated start structures by system name, in the config's order.
+    rng
+        Source of all randomness (systems drawn from it in order).
+
+    Raises
+    ------
+    ConfigError, AlearnError
+        See :func:`check_md_calculator`, :func:`md_calculator`, :func:`md_frames`.
+    """
+    boot = cfg.initial_data.bootstrap
+    make_calc = None
+    if boot.method == "md" and boot.n_per_system > 1:
+        for name, start in starts.items():
+            check_md_calculator(cfg, start, f"systems[{name}]")
+        md_calculator(cfg)  # a calculator that cannot be built fails here, before any MD
+        make_calc = partial(md_calculator, cfg)
+    return [(a, name) for name, start in starts.items()
+            for a in bootstrap_frames(start, boot, rng, make_calc=make_calc,
+                                      ucfg=cfg.uncertainty, where=f"systems[{name}]")]
+
+
+def bootstrap_frames(atoms: Atoms, cfg: BootstrapConfig, rng: np.random.Generator, *,
+                     make_calc: Callable[[], BaseCalculator] | None = None,
+                     ucfg: UncertaintyConfig | None = None, where: str = "system"
+                     ) -> list[Atoms]:
+    """The ``cfg.n_per_system`` bootstrap frames of one start structure.
+
+    Parameters
+    ----------
+    atoms
+        The start structure (not modified); it is the first frame.
+    cfg
+        The ``initial_data.bootstrap`` section; ``cfg.method`` chooses.
+    rng
+        Source of all randomness.
+    make_calc
+        Method ``md``: builds the cheap calculator (e.g. :func:`md_calculator`).
+    ucfg
+        Method ``md``: what counts as a broken frame (default settings when None).
+    where
+        Names the system in messages, e.g. ``"systems[water]"``.
+
+    Returns
+    -------
+    list of Atoms
+        ``cfg.n_per_system`` frames, none with a calculator.
+    """
+    if cfg.method == "rattle":
+        return perturbed_copies(atoms, cfg, rng)
+    if cfg.n_per_system == 1:
+        return [atoms.copy()]
+    if make_calc is None:
+        raise ValueError("bootstrap method md needs make_calc (e.g. md_calculator)")
+    return md_frames(atoms, cfg, make_calc, rng, ucfg=ucfg or UncertaintyConfig(), where=where)
+
+
+def _strained(atoms: Atoms, strain_max: float, rng: np.random.Generator) -> Atoms:
+    """A copy with a random symmetric strain, each component within ±``strain_max``."""
+    eps = rng.uniform(-strain_max, strain_max, (3, 3))
+    new = atoms.copy()
+    new.set_cell(new.cell @ (np.eye(3) + 0.5 * (eps + eps.T)), scale_atoms=True)
+    return new
+
+
+def perturbed_copies(atoms: Atoms, cfg: BootstrapConfig, rng: np.random.Generator) -> list[Atoms]:
+    """Rattled (and, for periodic cells, randomly strained) copies of ``atoms``.
+
+    The first copy is the unperturbed structure itself; the others have
+    Gaussian noise of ``cfg.rattle_std_A`` (Å) on every position and, for
+    3D-periodic cells, a random strain of at most ``cfg.strain_max``.
+    """
+    copies = [atoms.copy()]
+    for _ in range(cfg.n_per_system - 1):
+        new = atoms.copy()
+        if atoms.pbc.all() and cfg.strain_max > 0:
+            new = _strained(new, cfg.strain_max, rng)
+        new.positions += rng.normal(0.0, cfg.rattle_std_A, new.positions.shape)
+        copies.append(new)
+    return copies
+
+
+# --------------------------------------------------------------------------- the cheap calculator
+def _calculator_section(cfg: CampaignConfig) -> tuple[BaselineConfig, str]:
+    """The cheap method's section and its key: ``md.calculator``, else ``baseline``."""
+    md = cfg.initial_data.bootstrap.md
+    if md.calculator is not None:
+        return md.calculator, f"{KEY}.calculator"
+    if cfg.baseline is not None:
+        return cfg.baseline, "baseline"
+    raise ConfigError(f"initial_data.bootstrap.method: md needs a cheap calculator: add "
+                      f"{KEY}.calculator (e.g. {{kind: xtb}}) or a baseline: section")
+
+
+def md_calculator(cfg: CampaignConfig) -> BaseCalculator:
+    """The cheap calculator of the ``md`` bootstrap, built as a baseline is.
+
+    ``initial_data.bootstrap.md.calculator`` when given, else the campaign's
+    ``baseline`` (with its D3 term, if any). A GPAW calculator runs on one
+    rank (the bootstrap runs on the writer rank only).
+
+    Raises
+    ------
+    ConfigError
+        When neither section is there, or the calculator cannot be built
+        (e.g. tblite not installed); the message names the section.
+    """
+    from alearn.baselines import make_baseline
+
+    bcfg, key = _calculator_section(cfg)
+    try:
+        communicator = None
+        if bcfg.kind == "gpaw":
+            from gpaw.mpi import serial_comm as communicator
+        return make_baseline(bcfg, communicator=communicator)
+    except ConfigError as err:
+        raise ConfigError(f"{key} (used by {KEY}): {err}") from None
+    except Exception as err:  # noqa: BLE001 - any failure here is the user's set-up
+        raise ConfigError(
+            f"{key} (used by {KEY}): cannot build the {bcfg.kind} calculator: "
+            f"{type(err).__name__}: {err}; install what it needs, choose another "
+            f"{key}.kind, or set initial_data.bootstrap.method: rattle") from None
+
+
+def check_md_calculator(cfg: CampaignConfig, atoms: Atoms, where: str) -> None:
+    """Raise ConfigError if ``md.calculator`` cannot treat ``atoms`` or runs another
+    charge than the oracle (a ``baseline`` is checked by the campaign itself).
+
+    Cheap: run it before any MD.
+    """
+    md = cfg.initial_data.bootstrap.md
+    if md.calculator is None:
+        return
+    bcfg, key = md.calculator, f"{KEY}.calculator"
+    keys = Keys(prefix=f"{key}.{bcfg.kind}", subject=f"{key}.kind '{bcfg.kind}'")
+    method(bcfg.kind).check_atoms(atoms, where, section(bcfg), keys=keys)
+    mine, target = total_charge(bcfg), total_charge(cfg.oracle)
+    if mine is None or target is None or abs(mine - target) < 1e-9:
+        return
+    if bcfg.kind == "emt":
+        log.warning("%s: the oracle labels charge %g but %s.kind 'emt' is neutral; the "
+                    "bootstrap MD samples the neutral system", where, target, key)
+        return
+    raise ConfigError(f"{where}: the oracle labels charge {target:g} but {keys.key('charge')} "
+                      f"is {mine:g}; set {keys.key('charge')}: {target:g} so that the bootstrap "
+                      "MD samples the same system")
+
+
+# --------------------------------------------------------------------------- MD frames
+@dataclass(frozen=True)
+class MDRun:
+    """One bootstrap MD run.
+
+    Attributes
+    ----------
+    start
+        Where the run starts: the start structure or a strained copy.
+    temperature_K
+        Langevin thermostat temperature (K), also of the initial velocities.
+    n_frames
+        Frames the run gives.
+    cell
+        0 for the start cell, 1, 2, ... for the strained cells.
+    """
+
+    start: Atoms
+    temperature_K: float
+    n_frames: int
+    cell: int
+
+
+def md_runs(atoms: Atoms, cfg: BootstrapConfig, rng: np.random.Generator) -> list[MDRun]:
+    """The runs that give the ``cfg.n_per_system - 1`` MD frames of ``atoms``.
+
+    One run per cell and temperature (cells outermost): the start cell and,
+    for 3D-periodic structures with ``strain_max > 0``, ``md.strained_cells``
+    random strains. The frames are shared out as evenly as possible, the
+    first runs taking the rest; runs with no frame are left out.
+    """
+    cells = [atoms.copy()]
+    if atoms.pbc.all() and cfg.strain_max > 0:
+        cells += [_strained(atoms, cfg.strain_max, rng) for _ in range(cfg.md.strained_cells)]
+    pairs = [(c, cell, t) for c, cell in enumerate(cells) for t in cfg.md.temperatures_K]
+    n, k = divmod(cfg.n_per_system - 1, len(pairs))
+    runs = [MDRun(start=cell, temperature_K=t, n_frames=n + (i < k), cell=c)
+            for i, (c, cell, t) in enumerate(pairs)]
+    return [r for r in runs if r.n_frames > 0]
+
+
+def md_frames(atoms: Atoms, cfg: BootstrapConfig, make_calc: Callable[[], BaseCalculator],
+              rng: np.random.Generator, *, ucfg: UncertaintyConfig,
+              where: str = "system") -> list[Atoms]:
+    """The start structure and ``cfg.n_per_system - 1`` frames of short MD on a cheap method.
+
+    Parameters
+    ----------
+    atoms
+        The start structure (not modified).
+    cfg
+        The ``initial_data.bootstrap`` section (``md``, ``n_per_system``, ``strain_max``).
+    make_calc
+        Builds the cheap calculator (energy in eV, forces in eV/Å). Every run
+        (and restart) gets a new one, so that no state (e.g. xTB's previous
+        wavefunction as a guess) carries over and a run depends on the seed
+        alone. It runs with ``cfg.md.threads`` OpenMP/BLAS threads.
+    rng
+        Source of the strains, initial velocities and Langevin noise.
+    ucfg
+        Decides which frames are broken (:func:`alearn.uncertainty.broken_structure`).
+    where
+        Names the system in messages.
+
+    Returns
+    -------
+    list of Atoms
+        ``cfg.n_per_system`` frames; the first is a copy of ``atoms``. Periodic
+        frames are wrapped into the cell; no velocities, calculator or constraints.
+
+    Raises
+    ------
+    AlearnError
+        When the MD fails (calculator error) or a run breaks the structure more
+        often than it has frames to give; the message names
+        ``initial_data.bootstrap.md`` and what to change.
+    """
+    frames = [atoms.copy()]
+    t0 = time.perf_counter()
+    make_calc()  # loads the calculator's libraries, so that the thread limit reaches them
+    with threadpool_limits(limits=cfg.md.threads):
+        for run in md_runs(atoms, cfg, rng):
+            frames += _run_frames(run, cfg.md, make_calc, rng, ucfg, where)
+    log.info("%s: %d bootstrap frames from MD in %.1f s", where, len(frames),
+             time.perf_counter() - t0)
+    return frames
+
+
+def _dynamics(run: MDRun, md: BootstrapMDConfig, make_calc: Callable[[], BaseCalculator],
+              rng: np.random.Generator) -> Langevin:
+    """Langevin NVT from ``run.start`` with fresh Maxwell-Boltzmann velocities."""
+    atoms = run.start.copy()
+    atoms.calc = make_calc()
+    thermalize_momenta(atoms, run.temperature_K, rng=rng, comm=SERIAL)
+    Stationary(atoms)
+    atoms.set_constraint(FixCom())  # ASE's fixcm=True flag does not sample NVT exactly
+    return Langevin(atoms, md.timestep_fs * units.fs, temperature_K=run.temperature_K,
+                    friction=md.friction_per_fs / units.fs, fixcm=False, rng=rng, comm=SERIAL)
+
+
+def _frame(atoms: Atoms) -> Atoms:
+    """A copy without constraints and velocities (per-atom arrays such as
+    ``initial_magmoms`` kept), wrapped into the cell along periodic axes."""
+    frame = atoms.copy()
+    frame.set_constraint()
+    frame.arrays.pop("momenta", None)
+    if frame.pbc.any():
+        frame.wrap()
+    return frame
+
+
+def _steps(dyn: Langevin, n: int, run: MDRun, where: str) -> None:
+    """``n`` steps of ``dyn``; AlearnError naming the bootstrap when they fail."""
+    try:
+        dyn.run(n)
+    except Exception as err:  # noqa: BLE001 - any calculator failure, reported with its cause
+        raise AlearnError(
+            f"{where}: {KEY}: MD at {run.temperature_K:g} K (cell {run.cell}) failed after "
+            f"{dyn.nsteps} steps: {type(err).__name__}: {err}. Check the cheap calculator "
+            f"({KEY}.calculator or baseline:), lower {KEY}.temperatures_K or "
+            f"{KEY}.timestep_fs, or set initial_data.bootstrap.method: rattle") from err
+
+
+def _run_frames(run: MDRun, md: BootstrapMDConfig, make_calc: Callable[[], BaseCalculator],
+                rng: np.random.Generator, ucfg: UncertaintyConfig, where: str) -> list[Atoms]:
+    """The ``run.n_frames`` unbroken frames of one run (restarted after a broken one)."""
+    frames: list[Atoms] = []
+    n_broken = 0
+    dyn = _dynamics(run, md, make_calc, rng)
+    _steps(dyn, md.equilibration_steps, run, where)
+    while len(frames) < run.n_frames:
+        _steps(dyn, md.sample_interval, run, where)
+        problem = broken_structure(dyn.atoms, ucfg)
+        if problem is None:
+            frames.append(_frame(dyn.atoms))
+            continue
+        n_broken += 1
+        log.info("%s: bootstrap MD at %g K: frame broken (%s); restarting the run",
+                 where, run.temperature_K, problem)
+        if n_broken > run.n_frames:
+            raise AlearnError(
+                f"{where}: {KEY}: {n_broken} frames of the MD at {run.temperature_K:g} K were "
+                f"broken (last: {problem}); the cheap calculator does not hold the structure "
+                f"together. Lower {KEY}.temperatures_K or {KEY}.timestep_fs, choose another "
+                f"{KEY}.calculator, or set initial_data.bootstrap.method: rattle")
+        dyn = _dynamics(run, md, make_calc, rng)
+        _steps(dyn, md.equilibration_steps, run, where)
+    log.info("%s: bootstrap MD at %g K (cell %d): %d frames (%d broken, not taken)",
+             where, run.temperature_K, run.cell, len(frames), n_broken)
+    return frames
