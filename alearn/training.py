@@ -181,7 +181,9 @@ def mace_arguments(cfg: CommitteeConfig, job: MemberJob, *, atomic_numbers: Sequ
         "train_file": job.train_file,
         "E0s": e0s_argument(cfg, e0s),
         "atomic_numbers": str(sorted(atomic_numbers)),
-        "model": "MACE",
+        # ScaleShiftMACE: the mean interaction energy per atom (energy minus the E0s,
+        # large with isolated-atom E0s) is a fitted shift, not left to the readout
+        "model": "ScaleShiftMACE",
         "num_channels": model.num_channels,
         "max_L": model.max_L,
         "r_max": model.r_max,
