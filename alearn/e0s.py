@@ -248,7 +248,7 @@ def _failure(symbol: str, atoms: Atoms, who: str, reason: str) -> str:
     return (f"committee.training.e0s 'isolated': the energy of an isolated {symbol} atom "
             f"(charge 0, spin moment {moment:g} μB) with {who} failed: {reason}. Give the "
             f"isolated-atom energies yourself as committee.training.e0s: {{{symbol}: <eV>, "
-            "...}} (every element of the systems; for Δ-ML oracle − baseline), or use "
+            "...} (every element of the systems; for Δ-ML oracle − baseline), or use "
             "e0s: average, and run again.")
 
 

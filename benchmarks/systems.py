@@ -45,17 +45,24 @@ REPO = Path(__file__).resolve().parents[1]
 PAIRS = {"electrolyte": [("Li", "O"), ("F", "H"), ("O", "O"), ("O", "H")]}
 
 
-def campaign_figures(campaign: Campaign) -> dict:
-    """Iterations, labels and the wall-time split of a finished campaign."""
-    result = campaign.run()
+def campaign_figures(campaign: Campaign, *, run: bool) -> dict:
+    """Iterations, labels and the wall-time split of the campaign: run to its end first,
+    or (``run`` false: a campaign stopped early) as it stands."""
+    if run:
+        result = campaign.run()
+        status, iterations = result.status, result.iterations
+    else:
+        campaign.validate()
+        status, iterations = "stopped early (as it stands)", max(campaign.stages.iterations())
     split = {"train_s": 0.0, "explore_s": 0.0, "label_s": 0.0, "init_s": 0.0}
     for it in campaign.stages.iterations():
         for stage in ("train", "explore", "label", "init"):
             marker = campaign.stages.done(it, stage)
             if marker:
                 split[f"{stage}_s"] += marker.get("wall_s", 0.0)
-    return {"status": result.status, "iterations": result.iterations,
-            "labels": result.n_labeled, "failed": result.n_failed,
+    return {"status": status, "iterations": iterations,
+            "labels": campaign.ds.count(status="labeled"),
+            "failed": campaign.ds.count(status="failed"),
             "excluded": campaign.ds.count(status="excluded"),
             "wall_s": {k: round(v, 1) for k, v in split.items()}}
 
@@ -164,10 +171,12 @@ def main() -> None:
     parser.add_argument("--reference-ps", type=float, default=2.0)
     parser.add_argument("--heldout", type=int, default=20)
     parser.add_argument("--sample-every", type=int, default=20, help="MD steps between frames")
+    parser.add_argument("--as-is", action="store_true",
+                        help="do not run the campaign on: judge its latest committee")
     args = parser.parse_args()
 
     campaign = Campaign(REPO / "examples" / args.example / "campaign_xtb.yaml", args.workdir)
-    entry = {"name": args.example, **campaign_figures(campaign)}
+    entry = {"name": args.example, **campaign_figures(campaign, run=not args.as_is)}
     start = campaign.starts[campaign.cfg.systems[0].name]
     run = production(campaign, start, ps=args.production_ps, every=args.sample_every, seed=1)
     entry.update(production_ps_asked=args.production_ps, stable_ps=run["stable_ps"],

@@ -126,9 +126,21 @@ def test_a_failed_atom_names_the_element_and_the_way_out(tmp_path):
     oracle = {"kind": "calculator", "isolation": "inline",
               "calculator": {"import_path": "crashing_calculators:Raises"}}
     with pytest.raises(E0sFailed, match=r"isolated Cu atom .*deliberate failure.*"
-                       r"committee\.training\.e0s: \{Cu: <eV>"):
+                       r"committee\.training\.e0s: \{Cu: <eV>, \.\.\.\} \(every"):
         isolated_e0s(_cfg(oracle), ["Cu"], workdir=tmp_path, workers=Workers())
     assert not (tmp_path / E0S_FILE).exists()
+
+
+def test_a_campaign_computes_the_atoms_before_any_label(tmp_path):
+    from alearn import Campaign
+    from alearn.dataset import Dataset
+    from conftest import write_campaign
+
+    oracle = {"kind": "calculator", "isolation": "inline",
+              "calculator": {"import_path": "crashing_calculators:Raises"}}
+    with pytest.raises(E0sFailed, match="isolated Cu atom"):
+        Campaign(write_campaign(tmp_path, {"oracle": oracle}), tmp_path / "w").run()
+    assert Dataset(tmp_path / "w" / "dataset.db").count(status="labeled") == 0
 
 
 # --------------------------------------------------------------------------- choices
