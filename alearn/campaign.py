@@ -55,10 +55,16 @@ from alearn.parallel import Workers
 from alearn.preflight import check_before_labels
 from alearn.seeding import derive_seed
 from alearn.selection import assign_splits, choose_candidates
-from alearn.stalls import MDAdjustment, next_adjustments
+from alearn.stalls import MDAdjustment, adjustments_in, next_adjustments
 from alearn.state import Stages, read_json
 from alearn.structures import read_initial_frames, read_start
-from alearn.training import CommitteeData, Target, committee_calculator, train_committee
+from alearn.training import (
+    CommitteeData,
+    Target,
+    committee_calculator,
+    stress_in_loss,
+    train_committee,
+)
 from alearn.workdir import (
     check_dataset_present,
     check_workdir_path,
@@ -327,12 +333,7 @@ class Campaign:
                                   workers=self.workers)
 
     def _train_on_stress(self) -> bool:
-        """Stress in the loss: asked for (``committee.training.stress``), or, by default,
-        where a system explores NPT; never for a structure that is not 3D-periodic."""
-        choice = self.cfg.committee.training.stress
-        periodic = all(a.pbc.all() for a in self.starts.values())
-        npt = any(s.md.ensemble == "npt" for s in self.cfg.systems)
-        return periodic and (choice == "yes" or (choice == "auto" and npt))
+        return stress_in_loss(self.cfg, self.starts.values())
 
     def _previous_models(self, it: int) -> list[Path] | None:
         if it <= 1 or not self.cfg.committee.warm_start:
@@ -380,9 +381,7 @@ class Campaign:
 
     def md_adjustments(self, it: int) -> dict[str, MDAdjustment]:
         """System → how iteration ``it`` softens its MD (from iteration it−1's selection)."""
-        marker = self.stages.done(it - 1, "select") if it > 1 else None
-        return {name: MDAdjustment.from_json(data)
-                for name, data in (marker or {}).get("md_adjustments", {}).items()}
+        return adjustments_in(self.stages.done(it - 1, "select") if it > 1 else None)
 
     def _explore(self, it: int) -> dict[str, dict]:
         done = self.stages.done(it, "explore")

@@ -77,3 +77,9 @@ def next_adjustments(current: dict[str, MDAdjustment], selected: dict[str, int]
     return {system: (current.get(system, MDAdjustment()).softened() if n == 0
                      else current.get(system, MDAdjustment()))
             for system, n in selected.items()}
+
+
+def adjustments_in(marker: dict | None) -> dict[str, MDAdjustment]:
+    """System → adjustment recorded in a ``select.done.json`` marker (none: {})."""
+    return {name: MDAdjustment.from_json(data)
+            for name, data in (marker or {}).get("md_adjustments", {}).items()}

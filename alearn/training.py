@@ -20,7 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -314,6 +314,15 @@ class CommitteeData:
     has_stress: bool
     target: Target
     e0s: E0s | None = None
+
+
+def stress_in_loss(cfg: CampaignConfig, starts: Iterable[Atoms]) -> bool:
+    """Stress in the loss: asked for (``committee.training.stress``), or, by default,
+    where a system explores NPT; never for a structure that is not 3D-periodic."""
+    choice = cfg.committee.training.stress
+    periodic = all(a.pbc.all() for a in starts)
+    npt = any(s.md.ensemble == "npt" for s in cfg.systems)
+    return periodic and (choice == "yes" or (choice == "auto" and npt))
 
 
 def train_committee(cfg: CommitteeConfig, data: CommitteeData, *, out_dir: Path, seed: int,
