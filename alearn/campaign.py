@@ -394,7 +394,8 @@ class Campaign:
         committee = cache(lambda: self.calculator(it))  # one per rank, shared by its walkers
         ucfg = self.cfg.uncertainty
         self.workers.map(lambda spec: save_walker(out, run_walker(
-            self.walker_start(spec), committee(), spec, ucfg)), specs, desc="walkers")
+            self.walker_start(spec, committee()), committee(), spec, ucfg)), specs,
+            desc="walkers")
         if not self.workers.is_writer:
             self.workers.barrier()
             return read_json(self.stages.iter_dir(it) / "explore.done.json")["systems"]
@@ -406,14 +407,16 @@ class Campaign:
         self.workers.barrier()
         return summary
 
-    def walker_start(self, spec: WalkerSpec) -> Atoms:
+    def walker_start(self, spec: WalkerSpec, committee=None) -> Atoms:
         """Where a walker starts: its system's structure, or (``md.start_from: previous``)
-        the last trusted or candidate frame its predecessor sampled one iteration earlier."""
+        the last trusted or candidate frame its predecessor sampled one iteration earlier
+        (that ``committee``, the walker's own, does not reject)."""
         start = self.starts[spec.system]
         if spec.md.start_from == "structure" or spec.iteration <= 1:
             return start
         previous = self.stages.iter_dir(spec.iteration - 1) / "explore"
-        return continue_from(start, walker_frames(previous, [spec]), self.cfg.uncertainty)
+        return continue_from(start, walker_frames(previous, [spec]), self.cfg.uncertainty,
+                             committee)
 
     # ------------------------------------------------------------------ selection
     def _select(self, it: int) -> None:

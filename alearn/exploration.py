@@ -209,13 +209,35 @@ def system_summary(out: Path, specs: Sequence[WalkerSpec], ucfg: UncertaintyConf
     return zone_summary(walker_frames(out, specs), stops, ucfg)
 
 
-def continue_from(start: Atoms, frames: Sequence[Atoms], ucfg: UncertaintyConfig) -> Atoms:
+def continue_from(start: Atoms, frames: Sequence[Atoms], ucfg: UncertaintyConfig,
+                  committee: Calculator | None = None, *, tries: int = 5) -> Atoms:
     """``start`` moved to the last trusted or candidate frame of ``frames`` (positions and
-    cell: NPT walkers carry their cell on); ``start`` itself when there is none."""
+    cell: NPT walkers carry their cell on); ``start`` itself when there is none.
+
+    With ``committee`` (the committee the walker will run on), the frames are judged
+    again by it, from the last backwards (at most ``tries`` of them): a retrained
+    committee often finds the very last frame of its predecessor at or above ``hi``,
+    and a walker started there would stop at step 0 and sample nothing.
+    """
     usable = [f for f in frames if frame_zone(f, ucfg) is not Zone.REJECTED]
-    if not usable:
-        return start
-    atoms = start.copy()
-    atoms.positions = usable[-1].positions
-    atoms.cell = usable[-1].cell
-    return atoms
+    for frame in usable[::-1][:tries if committee is not None else 1]:
+        atoms = start.copy()
+        atoms.positions = frame.positions
+        atoms.cell = frame.cell
+        if committee is None or _zone_under(atoms, committee, ucfg) is not Zone.REJECTED:
+            return atoms
+    return start
+
+
+def _zone_under(atoms: Atoms, committee: Calculator, ucfg: UncertaintyConfig) -> Zone:
+    """Zone of ``atoms`` under ``committee`` (rejected when broken)."""
+    if broken_structure(atoms, ucfg):
+        return Zone.REJECTED
+    atoms.calc = committee
+    try:
+        atoms.get_forces()
+        info = from_results(committee.results, len(atoms),
+                            relative_eps=ucfg.relative_eps_eV_A).as_info()
+    finally:
+        atoms.calc = None
+    return zone(metric_value(info, ucfg), ucfg)

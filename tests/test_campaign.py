@@ -10,6 +10,7 @@ from ase.io import read
 from alearn import Campaign
 from alearn.config import config_from_dict
 from alearn.dataset import Dataset
+from alearn.exploration import continue_from
 from conftest import TINY, alearn_cli, deep_update, write_campaign
 
 
@@ -103,6 +104,32 @@ def test_walkers_can_continue_from_their_previous_iteration(finished_campaign):
     np.testing.assert_array_equal(start.positions, usable[-1].positions)
     assert not np.array_equal(start.positions, campaign.starts["cu"].positions)
     assert start.calc is None and not start.constraints
+
+
+def test_a_continued_walker_skips_frames_its_new_committee_rejects(finished_campaign):
+    cfg = config_from_dict(TINY, source="test", base_dir=finished_campaign.parent)
+    campaign = Campaign(cfg, finished_campaign)
+    campaign.validate()
+    committee = campaign.calculator(2)
+    sampled = read(finished_campaign / "iter_001" / "explore" / "cu_w1.xyz", ":")
+    a, b = sampled[-3], sampled[-1]
+    new = []
+    for frame in (a, b):
+        frame.info["unc_max_force_std"] = 0.0  # the old committee trusted both
+        atoms = frame.copy()
+        atoms.calc = committee
+        atoms.get_forces()
+        new.append(float(committee.results["forces_std"].max()))
+    if new[1] < new[0]:  # the later frame must be the one the new committee rejects
+        a, b, new = b, a, new[::-1]
+    assert new[0] < new[1]
+    ucfg = cfg.uncertainty.model_copy(update={"lo": new[0] / 2, "hi": (new[0] + new[1]) / 2})
+    start = campaign.starts["cu"]
+    assert np.array_equal(continue_from(start, [a, b], ucfg).positions, b.positions)
+    chosen = continue_from(start, [a, b], ucfg, committee)
+    assert np.array_equal(chosen.positions, a.positions) and chosen.calc is None
+    tight = ucfg.model_copy(update={"lo": new[0] / 4, "hi": new[0] / 2})
+    assert continue_from(start, [a, b], tight, committee) is start  # none usable: the start
 
 
 def test_an_iteration_that_selects_nothing_explores_more_gently(tmp_path):
