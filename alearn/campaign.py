@@ -35,6 +35,7 @@ from ase import Atoms
 from alearn import report
 from alearn.bootstrap import campaign_frames
 from alearn.calibration import selection_window, validate_and_calibrate
+from alearn.conditions import converged
 from alearn.config import CampaignConfig, load_config
 from alearn.dataset import Candidate, Dataset
 from alearn.errors import AlearnError, CampaignStopped, ConfigError
@@ -205,7 +206,7 @@ class Campaign:
         for it in range(1, stop.max_iterations + 1):
             self._train(it)
             summary = self._explore(it)
-            if all(s["accurate_ratio"] >= stop.accurate_ratio for s in summary.values()):
+            if converged(summary, stop.accurate_ratio):
                 return "converged", it
             if self._budget_left() <= 0:
                 self._train(it + 1)
@@ -375,7 +376,9 @@ class Campaign:
                                  temperature_K=adj.temperature_factor
                                  * s.md.walker_temperature_K(w, it, n_iter),
                                  seed=derive_seed(self.cfg.seed, "walker", it, s.name, w),
-                                 md=adj.apply(s.md))
+                                 md=adj.apply(s.md),
+                                 pressure_bar=s.md.walker_pressure_bar(w, it)
+                                 if s.md.ensemble == "npt" else None)
                       for w in range(s.walkers)]
         return specs
 

@@ -1,5 +1,9 @@
 """Exploration: MD walkers driven by the committee mean, and their records.
 
+With ``md.uncertainty_bias`` τ > 0 a walker moves on Ē − τ σ_E instead
+(:class:`alearn.calculators.biased.UncertaintyBiasedCalculator`); its frames
+record the unbiased committee (``pred_energy``, ``unc_*``) and the bias energy.
+
 Each walker runs ASE dynamics (Langevin NVT, or Langevin-BAOAB NPT with a
 Langevin-Hoover barostat) from its system's start structure, with velocities
 drawn from its own seeded generator. Every ``sample_interval`` steps an
@@ -31,6 +35,8 @@ from ase.md.langevinbaoab import LangevinBAOAB
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.parallel import DummyMPI
 
+from alearn.calculators.biased import UncertaintyBiasedCalculator, unbiased_results
+from alearn.conditions import at_condition, by_condition
 from alearn.config import MDConfig, UncertaintyConfig
 from alearn.state import read_json, write_extxyz, write_json_atomic
 from alearn.uncertainty import (
@@ -59,6 +65,7 @@ class WalkerSpec:
     temperature_K: float
     seed: int
     md: MDConfig
+    pressure_bar: float | None = None  # NPT; None: the walker's md.pressure_bar
 
     @property
     def stem(self) -> str:
@@ -82,10 +89,12 @@ def make_dynamics(atoms: Atoms, spec: WalkerSpec, rng: np.random.Generator):
     md = spec.md
     dt = md.timestep_fs * units.fs
     if md.ensemble == "npt":
+        pressure = spec.pressure_bar if spec.pressure_bar is not None \
+            else md.target_pressure_bar(spec.walker)
         if not atoms.pbc.all():
             raise ValueError(f"system '{spec.system}': NPT needs a 3D-periodic cell")
         return LangevinBAOAB(atoms, dt, temperature_K=spec.temperature_K,
-                             externalstress=-md.pressure_bar * units.bar, hydrostatic=True,
+                             externalstress=-pressure * units.bar, hydrostatic=True,
                              T_tau=1.0 / md.friction_per_fs * units.fs,
                              P_tau=md.barostat_tau_fs * units.fs, rng=rng, comm=SERIAL)
     # Centre of mass fixed by a FixCom constraint (set by run_walker): ASE's
@@ -99,10 +108,13 @@ def _snapshot(atoms: Atoms, calc: Calculator, spec: WalkerSpec, step: int,
     frame = atoms.copy()
     frame.calc = None
     frame.set_constraint()
-    unc = from_results(calc.results, len(atoms), relative_eps=ucfg.relative_eps_eV_A)
+    results = unbiased_results(calc.results)
+    unc = from_results(results, len(atoms), relative_eps=ucfg.relative_eps_eV_A)
     frame.info.update(unc.as_info(), system=spec.system, walker=spec.walker, md_step=step,
                       iteration=spec.iteration, temperature_K=spec.temperature_K,
-                      pred_energy=float(calc.results["energy"]))
+                      pred_energy=float(results["energy"]))
+    if "bias_energy" in calc.results:
+        frame.info["bias_energy"] = float(calc.results["bias_energy"])
     return frame
 
 
@@ -113,6 +125,8 @@ def run_walker(start: Atoms, calc: Calculator, spec: WalkerSpec,
     t0 = time.perf_counter()
     rng = np.random.default_rng(spec.seed)
     atoms = start.copy()
+    if spec.md.uncertainty_bias > 0:
+        calc = UncertaintyBiasedCalculator(calc, strength=spec.md.uncertainty_bias)
     atoms.calc = calc
     MaxwellBoltzmannDistribution(atoms, temperature_K=spec.temperature_K, rng=rng, comm=SERIAL)
     Stationary(atoms)
@@ -204,9 +218,24 @@ def zone_summary(frames: Sequence[Atoms], stops: Sequence[str | None],
 
 
 def system_summary(out: Path, specs: Sequence[WalkerSpec], ucfg: UncertaintyConfig) -> dict:
-    """:func:`zone_summary` of one system's walkers, read from their records."""
+    """:func:`zone_summary` of one system's walkers, read from their records.
+
+    With walkers at several conditions (:mod:`alearn.conditions`), ``conditions``
+    holds each one's trusted fraction and ``accurate_ratio`` is the lowest;
+    ``at_conditions`` says whether every walker ran at its own condition."""
     stops = [read_json(out / f"{s.stem}.json")["stop_reason"] for s in specs]
-    return zone_summary(walker_frames(out, specs), stops, ucfg)
+    summary = zone_summary(walker_frames(out, specs), stops, ucfg)
+    if not specs:
+        return summary
+    by_walker = {s.walker: s for s in specs}
+    md = specs[0].md
+    ratios = by_condition(list(by_walker), md, lambda ws: zone_summary(
+        walker_frames(out, [by_walker[w] for w in ws]), [], ucfg)["accurate_ratio"])
+    if len(ratios) > 1:
+        summary.update(conditions=ratios, accurate_ratio=min(ratios.values()))
+    summary["at_conditions"] = all(at_condition(s.md, s.walker, s.temperature_K, s.pressure_bar)
+                                   for s in specs)
+    return summary
 
 
 def continue_from(start: Atoms, frames: Sequence[Atoms], ucfg: UncertaintyConfig,

@@ -150,3 +150,23 @@ def test_an_iteration_that_selects_nothing_explores_more_gently(tmp_path):
     log = (work / "alearn.log").read_text()
     assert "nothing selected for system cu; the next iteration explores it with timestep " \
            "1 fs (configured 2)" in log
+
+
+def test_a_campaign_converges_only_at_its_declared_conditions(tmp_path):
+    # every frame trusted (lo just under hi): without the ramp this converges at iteration 1
+    system = deep_update(TINY["systems"][0], {"md": {
+        "ramp": {"iterations": 1, "from_temperature_K": 200.0}}})
+    config = write_campaign(tmp_path, {"systems": [system],
+                                       "uncertainty": {"lo": 1.99, "hi": 2.0},
+                                       "stop": {"accurate_ratio": 0.5, "max_iterations": 3}})
+    result = Campaign(config, tmp_path / "work").run()
+    assert (result.status, result.iterations) == ("converged", 2)
+    work = tmp_path / "work"
+    first = json.loads((work / "iter_001" / "explore.done.json").read_text())["systems"]["cu"]
+    second = json.loads((work / "iter_002" / "explore.done.json").read_text())["systems"]["cu"]
+    assert first["accurate_ratio"] >= 0.5 and not first["at_conditions"]
+    assert second["at_conditions"] and set(second["conditions"]) == {"500 K", "1000 K"}
+    assert second["accurate_ratio"] == min(second["conditions"].values())
+    temps = [json.loads((work / "iter_001" / "explore" / f"cu_w{k}.json").read_text())
+             ["temperature_K"] for k in (0, 1)]
+    assert temps == [200.0, 200.0]
