@@ -53,6 +53,7 @@ from alearn.methods import total_charge
 from alearn.oracles import make_oracle, settings_hash
 from alearn.parallel import Workers
 from alearn.preflight import check_before_labels
+from alearn.progress import walker_progress
 from alearn.seeding import derive_seed
 from alearn.selection import assign_splits, choose_candidates
 from alearn.stalls import MDAdjustment, adjustments_in, next_adjustments
@@ -195,7 +196,7 @@ class Campaign:
                                         self.ds.count(status="failed"))
                 if writer:
                     write_status(self.workdir, self.cfg, status, iterations=last)
-                    report.learning_curve(self.workdir)
+                    report.learning_curve(self.workdir, target=self.cfg.stop.accurate_ratio)
                 log.info("campaign finished: %s after %d iterations (%d labels, %d failed)",
                          status, last, result.n_labeled, result.n_failed)
         return result
@@ -311,6 +312,7 @@ class Campaign:
                                            "warm_start": previous is not None,
                                            "target": self.target.tag, "e0s": data.e0s,
                                            **metrics})
+            report.learning_curve(self.workdir, target=self.cfg.stop.accurate_ratio)
         self.workers.barrier()
 
     def _committee_data(self) -> CommitteeData:
@@ -391,10 +393,17 @@ class Campaign:
         out = self.stages.iter_dir(it) / "explore"
         out.mkdir(parents=True, exist_ok=True)
         specs = self.workers.bcast([s for s in self.walker_specs(it) if not walker_done(out, s)])
+        log.info("iteration %d: exploring with %d MD walkers", it, len(specs))
         committee = cache(lambda: self.calculator(it))  # one per rank, shared by its walkers
         ucfg = self.cfg.uncertainty
-        self.workers.map(lambda spec: save_walker(out, run_walker(
-            self.walker_start(spec), committee(), spec, ucfg)), specs, desc="walkers")
+
+        def explore_one(spec: WalkerSpec) -> None:
+            with walker_progress(spec, ucfg) as on_sample:
+                result = run_walker(self.walker_start(spec), committee(), spec, ucfg,
+                                    on_sample=on_sample)
+            save_walker(out, result)
+
+        self.workers.map(explore_one, specs, desc="walkers")
         if not self.workers.is_writer:
             self.workers.barrier()
             return read_json(self.stages.iter_dir(it) / "explore.done.json")["systems"]
@@ -431,6 +440,8 @@ class Campaign:
                     log.warning("iteration %d: nothing selected for system %s; the next "
                                 "iteration explores it with %s", it, s.name,
                                 adjust[s.name].describe(s.md))
+            log.info("iteration %d: selected %d structures to label (%s)", it,
+                     sum(selected.values()), ", ".join(f"{k} {v}" for k, v in selected.items()))
             self.stages.mark(it, "select", {
                 "wall_s": time.perf_counter() - t0, "n_selected": sum(selected.values()),
                 "selected_per_system": selected,

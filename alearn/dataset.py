@@ -29,7 +29,6 @@ import ase.db
 import numpy as np
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
-from ase.io import write
 
 from alearn.oracles.base import Label
 
@@ -176,10 +175,13 @@ class Dataset:
     def counts_by(self, key: str, **selection) -> Counter:
         return Counter(r.get(key) for r in self.db.select(**selection))
 
-    def export(self, path: str | Path, *, split: str | None = None) -> int:
-        """Write labeled frames to extxyz readable by ``mace_run_train``; returns the count."""
+    def export(self, path: str | Path, *, split: str | None = None, fmt: str = "extxyz") -> int:
+        """Write labeled frames to ``path`` (extxyz: readable by ``mace_run_train``; other
+        formats: see :mod:`alearn.export`); returns the count."""
+        from alearn.export import write_frames
+
         frames = self.labeled_atoms(split)
-        write(str(path), frames, format="extxyz", parallel=False)
+        write_frames(frames, path, fmt)
         return len(frames)
 
 

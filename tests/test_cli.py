@@ -15,7 +15,7 @@ from ase.build import bulk
 from ase.io import read
 from PIL import Image
 
-from alearn import report
+from alearn import plots, report
 from alearn.cli import main
 from alearn.dataset import Candidate, Dataset
 from alearn.oracles.base import Label
@@ -75,15 +75,91 @@ def _files(folder: Path) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- status
-def test_status_shows_the_table(tmp_path, capsys):
+def test_status_shows_a_summary_and_a_table_within_100_columns(tmp_path, capsys):
     work = _workdir(tmp_path)
     assert main(["status", str(work)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == f"campaign {work}: running"
+    assert lines[0] == (f"{work}: iteration 1 · 2 labels (1 failed, 0 pending) · trusted 50% "
+                        "(iteration 1) · stopped while selecting, iteration 1; resume with "
+                        "'alearn run'")
     header, it0, it1 = lines[1].split(), lines[2].split(), lines[3].split()
-    assert header[:4] == ["iter", "data", "lab", "fail"]
-    assert it0[:4] == ["0", "2", "2", "1"] and it1[:2] == ["1", "2"]
-    assert "0.5" in it1 and "40" in it1  # accurate ratio, force RMSE
+    assert header[:5] == ["iter", "data", "lab", "fail", "pend"]
+    assert it0[:5] == ["0", "2", "2", "1", "0"] and it1[:2] == ["1", "2"]
+    assert "3/2/1" in it1 and "50%" in it1 and "40" in it1  # zones, trusted, force RMSE
+    assert all(len(line) <= 100 for line in lines[1:]), max(lines[1:], key=len)
+    assert "more columns: --wide" in " ".join(lines)
+
+
+def test_status_wide_shows_every_column(tmp_path, capsys):
+    work = _workdir(tmp_path)
+    assert main(["status", str(work), "--wide"]) == 0
+    header = capsys.readouterr().out.splitlines()[1]
+    for column in ("by rank", "F scale", "miscal raw", "lo sel", "next MD", "init"):
+        assert column in header
+
+
+def test_status_shows_no_meaningless_figures(tmp_path, capsys):
+    # a committee validated on one symmetric frame (zero forces): its force RMSE is not
+    # measurable, whether the marker says NaN or (older campaigns) 5.07e-12
+    work = _workdir(tmp_path)
+    stages = Stages(work)
+    stages.mark(2, "train", {"wall_s": 2.0, "n_train": 2, "rmse_energy_meV_atom": 3.0,
+                             "rmse_forces_meV_A": float("nan"), "spearman_force": float("nan")})
+    stages.mark(3, "train", {"wall_s": 2.0, "n_train": 2, "rmse_energy_meV_atom": 3.0,
+                             "rmse_forces_meV_A": 5.07e-12})
+    assert main(["status", str(work), "--wide"]) == 0
+    out = capsys.readouterr().out
+    assert "e-12" not in out and "nan" not in out.lower()
+    rows = {line.split()[0]: line for line in out.splitlines()[2:6]}
+    header = out.splitlines()[1]
+    f_col = header.index("F meV/Å") + len("F meV/Å")
+    assert rows["2"][:f_col].split()[-1] == "n/a" and rows["3"][:f_col].split()[-1] == "n/a"
+    assert rows["1"][:f_col].split()[-1] == "40"
+    assert rows["0"][:f_col].split()[-1] == "-"  # not trained: not done, not unmeasurable
+
+
+def test_status_pending_rows_have_no_rank(tmp_path, capsys):
+    work = _workdir(tmp_path)
+    Dataset(work / "dataset.db").add([Candidate(atoms=bulk("Cu", cubic=True), system="cu",
+                                                source="explore", iteration=1, split="train")
+                                      for _ in range(3)])
+    assert main(["status", str(work), "--wide"]) == 0
+    out = capsys.readouterr().out
+    assert "None" not in out
+    it1 = out.splitlines()[3].split()
+    assert it1[:5] == ["1", "2", "0", "0", "3"] and "0 failed, 3 pending" not in out
+    assert "(1 failed, 3 pending)" in out.splitlines()[0]
+
+
+def test_status_names_the_running_stage(tmp_path, capsys):
+    from alearn.lock import WorkdirLock
+
+    work = _workdir(tmp_path)
+    with WorkdirLock(work):  # held by this process: a live run
+        assert main(["status", str(work)]) == 0
+        summary = capsys.readouterr().out.splitlines()[0]
+        assert main(["status", str(work), "--json"]) == 0
+        data = json.loads(capsys.readouterr().out)["summary"]
+    assert "running: selecting, iteration 1 for " in summary
+    assert f"(pid {os.getpid()} on " in summary
+    assert data["running"] and data["stage"] == "select" and data["stage_iteration"] == 1
+    assert data["stage_for_s"] >= 0
+    assert main(["status", str(work)]) == 0  # released: stopped, not running
+    assert "stopped while selecting" in capsys.readouterr().out.splitlines()[0]
+
+
+def test_status_json_for_scripts(tmp_path, capsys):
+    work = _workdir(tmp_path)
+    Stages(work).mark(2, "train", {"wall_s": 2.0, "n_train": 2,
+                                   "rmse_forces_meV_A": float("nan")})
+    assert main(["status", str(work), "--json"]) == 0
+    text = capsys.readouterr().out
+    data = json.loads(text, parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))
+    assert data["summary"]["labeled"] == 2 and data["summary"]["failed"] == 1
+    assert data["summary"]["trusted"] == 0.5 and data["summary"]["status"] == "running"
+    assert [r["iteration"] for r in data["iterations"]] == [0, 1, 2]
+    assert data["iterations"][1]["rmse_F_meV_A"] == 40.0
+    assert data["iterations"][2]["rmse_F_meV_A"] is None
 
 
 def test_status_without_a_dataset_creates_nothing(tmp_path, capsys):
@@ -245,10 +321,11 @@ def test_run_os_error_without_a_file_keeps_its_traceback(tmp_path, monkeypatch):
 def test_plots_without_pyplot(tmp_path):
     work = _workdir(tmp_path)
     report.learning_curve(work)
-    report._parity_plot(np.linspace(-1, 1, 30), np.linspace(-1, 1, 30) * 1.1,
-                        np.linspace(0, 0.2, 30), 42.0, tmp_path / "parity.png")
+    plots.save(plots.parity_figure(np.linspace(-1, 1, 30), np.linspace(-1, 1, 30) * 1.1,
+                                   np.linspace(0, 0.2, 30), 42.0), tmp_path / "parity.png")
     for png in (work / "learning_curve.png", tmp_path / "parity.png"):
         with Image.open(png) as image:
             assert image.format == "PNG" and image.size[0] > 400
-    source = Path(report.__file__).read_text()
-    assert "import matplotlib.pyplot" not in source and "matplotlib.use(" not in source
+    for module in (report, plots):
+        source = Path(module.__file__).read_text()
+        assert "import matplotlib.pyplot" not in source and "matplotlib.use(" not in source
