@@ -4,7 +4,8 @@ Workdir layout::
 
     campaign.json          config digest, status, stop reason
     config.yaml            the configuration the campaign was started with
-    dataset.db             labeled data (ASE database) with provenance
+    dataset.db             labeled data (ASE database) with provenance (or on a
+                           PostgreSQL server: ``dataset:``, alearn.database)
     alearn.log             the log
     labels/                label journal (see alearn.labeling)
     iter_000/              initial data
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -36,8 +36,10 @@ from alearn import report
 from alearn.bootstrap import campaign_frames
 from alearn.calibration import selection_window, validate_and_calibrate
 from alearn.config import CampaignConfig, load_config
+from alearn.database import claim, naming_errors
+from alearn.database import location as dataset_location
 from alearn.dataset import Candidate, Dataset
-from alearn.errors import AlearnError, CampaignStopped, ConfigError
+from alearn.errors import CampaignStopped, ConfigError
 from alearn.exploration import (
     WalkerSpec,
     continue_from,
@@ -69,6 +71,7 @@ from alearn.training import (
 from alearn.workdir import (
     check_dataset_present,
     check_workdir_path,
+    frozen_digest,
     hold,
     open_workdir,
     stop_on_signals,
@@ -128,13 +131,13 @@ class Campaign:
     @cached_property
     def ds(self) -> Dataset:
         """The campaign's dataset (opened on first use, after the workdir exists)."""
-        path = self.workdir / "dataset.db"
-        try:
-            ds = Dataset(path)
+        where = dataset_location(self.workdir, self.cfg.dataset)
+        with naming_errors(where, "if it is damaged, restore it from a backup, or start a "
+                                  "new --workdir"):
+            ds = Dataset(where)
             ds.count()
-        except sqlite3.DatabaseError as err:
-            raise AlearnError(f"{path}: cannot be used ({err}); if it is damaged, restore it "
-                              "from a backup, or start a new --workdir") from None
+            if self.cfg.dataset and self.workers.is_writer:
+                claim(ds.db, frozen_digest(self.cfg), self.workdir)
         return ds
 
     # ------------------------------------------------------------------ set-up
@@ -183,7 +186,8 @@ class Campaign:
         with hold(self.workdir, self.workers), stop_on_signals(self.workdir, self.stopping):
             writer = self.workers.is_writer
             open_workdir(self.workdir, self.cfg, writer=writer)
-            check_dataset_present(self.workdir, init_done=bool(self.stages.done(0, "init")))
+            check_dataset_present(self.workdir, init_done=bool(self.stages.done(0, "init")),
+                                  url=self.cfg.dataset)
             self.workers.barrier()
             with report.log_to_file(self.workdir / "alearn.log", enabled=writer):
                 if self.retry_failed and writer:

@@ -8,7 +8,6 @@ import errno
 import json
 import os
 import signal
-import sqlite3
 import sys
 from pathlib import Path
 
@@ -140,8 +139,8 @@ def print_status(workdir: Path, *, wide: bool = False, as_json: bool = False) ->
                          indent=1, allow_nan=False))
         return
     print(f"{workdir}: {summary.line()}")
-    if not (workdir / "dataset.db").exists():
-        print("no dataset yet (no dataset.db): nothing has been labeled")
+    if not any("dataset" in r for r in rows):
+        print("no dataset yet: nothing has been labeled")
     for line in render_table(rows, wide=wide):
         print(line)
 
@@ -163,20 +162,25 @@ def check_output_file(path: Path) -> None:
 def export(workdir: Path, output: Path, *, split: str | None, fmt: str | None = None) -> int:
     """Write a campaign's labeled frames to ``output`` (format ``fmt``, default from the
     extension); returns the count."""
+    from alearn.database import redact
     from alearn.dataset import Dataset
     from alearn.export import export_format
-    from alearn.report import dataset_error, open_dataset_read_only
+    from alearn.report import open_workdir_dataset, reading_dataset
 
-    db_path = campaign_workdir(workdir) / "dataset.db"
+    campaign_workdir(workdir)
     check_output_file(output)
     fmt = export_format(output, fmt)
-    if not db_path.exists():
-        raise AlearnError(f"{workdir}: no dataset.db yet; the campaign has labeled nothing")
-    open_dataset_read_only(db_path)  # a damaged file is named, and never initialized
+    # a damaged file is named, and never initialized
+    where, db = open_workdir_dataset(workdir)
+    if db is None:
+        what = where.name if isinstance(where, Path) else f"tables in {redact(where)}"
+        raise AlearnError(f"{workdir}: no dataset yet (no {what}); the campaign has labeled "
+                          "nothing")
     try:
-        return Dataset(db_path).export(output, split=split, fmt=fmt)
-    except sqlite3.DatabaseError as err:
-        raise dataset_error(db_path, err) from None
+        with reading_dataset(where):
+            dataset = Dataset(where)
+            frames = dataset.labeled_atoms(split)
+        return dataset.export_frames(frames, output, fmt=fmt)
     except OSError as err:
         raise AlearnError(f"cannot write {output}: {err.strerror or err}; check the path and "
                           "its permissions (or free disk space)") from None

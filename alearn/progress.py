@@ -114,7 +114,8 @@ class Task:
             self.n = new
             if fields:
                 self.fields.update(fields)
-            self._refresh(due_only=True)
+            self._show()
+            self._record_if_due()
 
     def line(self) -> str:
         """The task's state in one line."""
@@ -152,28 +153,32 @@ class Task:
         self.close()
 
     # ------------------------------------------------------------------ showing
-    def _refresh(self, *, due_only: bool) -> None:
-        now = time.monotonic()
+    def _show(self) -> None:
+        """Redraw the bar (elapsed time, figures)."""
         if self._bar is not None:
             figures = {**self.fields, **(self._live() if self._live else {})}
             self._bar.set_postfix_str(", ".join(f"{k} {v}" for k, v in figures.items()),
                                       refresh=False)
             self._bar.refresh()
-        if not due_only or now - self._last_record >= self.interval_s:
+
+    def _record_if_due(self) -> None:
+        """Log the task's line when ``interval_s`` has passed since the last one."""
+        now = time.monotonic()
+        if now - self._last_record >= self.interval_s:
             self._last_record = now
             log.info(self.line(), extra={"progress": True})
 
     def _tick(self) -> None:
+        """Heartbeat: the bar's clock moves on, and a record comes also while nothing
+        changes (with ``interval_s`` 0 records come from updates only)."""
         tick = 1.0 if self.interval_s <= 0 else min(1.0, self.interval_s)
         while not self._stop.wait(tick):
             with self._lock:
                 if self._stop.is_set():
                     return
-                if self._bar is not None and self._live is not None:
-                    self._refresh(due_only=True)
-                elif self.interval_s > 0 and \
-                        time.monotonic() - self._last_record >= self.interval_s:
-                    self._refresh(due_only=False)
+                self._show()
+                if self.interval_s > 0:
+                    self._record_if_due()
 
 
 #: values below this are numerical zeros (a zero-force validation set's force RMSE in
@@ -231,9 +236,12 @@ class MaceResults:
         """The last validation's loss and RMSEs, as text."""
         if not self.last:
             return {}
+        rmse_f = self.last.get("rmse_f")
+        forces = "n/a (zero forces)" if rmse_f is not None and abs(rmse_f) < TINY else \
+            f"{_fmt(rmse_f, 1000)} meV/Å"
         return {"valid loss": _fmt(self.last.get("loss")),
                 "RMSE E": f"{_fmt(self.last.get('rmse_e_per_atom'), 1000)} meV/atom",
-                "RMSE F": f"{_fmt(self.last.get('rmse_f'), 1000)} meV/Å"}
+                "RMSE F": forces}
 
 
 @contextlib.contextmanager

@@ -23,6 +23,14 @@ from ase.db.sqlite import SQLite3Database
 
 from alearn import plots
 from alearn.config import UncertaintyConfig
+from alearn.database import (
+    DATABASE_ERRORS,
+    connect,
+    is_server,
+    redact,
+    server_has_dataset,
+    workdir_location,
+)
 from alearn.errors import AlearnError
 from alearn.uncertainty import metric_name, metric_value
 
@@ -128,7 +136,7 @@ class ReadOnlyDatabase(SQLite3Database):
         return sqlite3.connect(_read_only_uri(self.filename), uri=True, timeout=20)
 
 
-def dataset_error(path: Path, err: Exception) -> AlearnError:
+def dataset_error(path: str | Path, err: Exception) -> AlearnError:
     """The error to raise when the dataset file ``path`` cannot be read."""
     return AlearnError(
         f"{path}: cannot be read as an alearn dataset, it is damaged or not an ASE database "
@@ -136,12 +144,22 @@ def dataset_error(path: Path, err: Exception) -> AlearnError:
 
 
 @contextlib.contextmanager
-def reading_dataset(path: Path) -> Iterator[None]:
-    """Turn errors of reading the dataset file ``path`` into one that names it."""
+def reading_dataset(path: str | Path) -> Iterator[None]:
+    """Turn errors of reading the dataset ``path`` (file or server) into one that names
+    it."""
     try:
         yield
-    except (sqlite3.DatabaseError, OSError, ValueError) as err:
-        raise dataset_error(path, err) from None
+    except (*DATABASE_ERRORS, OSError, ValueError) as err:
+        raise dataset_error(redact(path), err) from None
+
+
+def open_workdir_dataset(workdir: Path) -> tuple[str | Path, Any]:
+    """A campaign's dataset opened for reading (:func:`alearn.database.workdir_location`):
+    its location, and the database, or None while nothing has been stored."""
+    where = workdir_location(workdir)
+    if is_server(where):
+        return where, connect(where) if server_has_dataset(where) else None
+    return where, open_dataset_read_only(where) if where.exists() else None
 
 
 def open_dataset_read_only(path: Path) -> ReadOnlyDatabase:
@@ -227,8 +245,8 @@ def _marker_columns(marker: Path) -> dict:
 
 def iteration_table(workdir: Path) -> list[dict]:
     """One dict per iteration from the stage markers and the dataset (what
-    ``alearn status`` prints). Only reads: without a ``dataset.db`` the rows have
-    no dataset columns.
+    ``alearn status`` prints). Only reads: without a dataset the rows have no
+    dataset columns.
 
     Raises
     ------
@@ -238,8 +256,7 @@ def iteration_table(workdir: Path) -> list[dict]:
     from alearn.state import Stages
 
     stages = Stages(workdir)
-    db_path = workdir / "dataset.db"
-    db = open_dataset_read_only(db_path) if db_path.exists() else None
+    db_path, db = open_workdir_dataset(workdir)
     rows = []
     for it in stages.iterations():
         row: dict = {"iteration": it}

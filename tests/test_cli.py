@@ -266,7 +266,7 @@ def test_export_write_error_names_the_file(tmp_path, capsys, monkeypatch):
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(Dataset, "export", full)
+    monkeypatch.setattr(Dataset, "export_frames", full)
     _error(capsys, ["export", str(work), "-o", str(tmp_path / "d.xyz")],
            f"cannot write {tmp_path / 'd.xyz'}: No space left on device")
 
