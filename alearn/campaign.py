@@ -71,7 +71,6 @@ from alearn.training import (
 from alearn.workdir import (
     check_dataset_present,
     check_workdir_path,
-    frozen_digest,
     hold,
     open_workdir,
     stop_on_signals,
@@ -137,7 +136,7 @@ class Campaign:
             ds = Dataset(where)
             ds.count()
             if self.cfg.dataset and self.workers.is_writer:
-                claim(ds.db, frozen_digest(self.cfg), self.workdir)
+                claim(ds.db, self.workdir)
         return ds
 
     # ------------------------------------------------------------------ set-up
@@ -188,6 +187,8 @@ class Campaign:
             open_workdir(self.workdir, self.cfg, writer=writer)
             check_dataset_present(self.workdir, init_done=bool(self.stages.done(0, "init")),
                                   url=self.cfg.dataset)
+            if self.cfg.dataset:
+                _ = self.ds  # a server's database claimed (or refused) before any work
             self.workers.barrier()
             with report.log_to_file(self.workdir / "alearn.log", enabled=writer):
                 if self.retry_failed and writer:

@@ -9,8 +9,8 @@ both: :class:`PostgreSQLDataset` adds the rollback that ASE's PostgreSQL
 connection lacks, so a failed write leaves nothing behind.
 
 One database (or schema: ``?options=-csearch_path%3Dname``) holds one
-campaign: the first run records its frozen-settings digest in the database's
-metadata, and a campaign with other settings is refused there.
+campaign: the first run binds it to its work directory (:func:`claim`), and
+any other campaign is refused there.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import re
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,12 +26,15 @@ from typing import Any
 import yaml
 
 from alearn.errors import AlearnError, ConfigError
+from alearn.state import read_json, write_json_atomic
 
 __all__ = ["DATABASE_ERRORS", "SERVER_SCHEMES", "claim", "connect", "is_server",
            "location", "redact", "server_has_dataset", "workdir_location"]
 
 SERVER_SCHEMES = ("postgresql://", "postgres://")
 SQLITE_FILE = "dataset.db"
+#: the campaign id that binds a server's database to its work directory
+CLAIM_FILE = "dataset_claim.json"
 
 
 def _driver_errors() -> tuple[type[BaseException], ...]:
@@ -43,6 +47,10 @@ def _driver_errors() -> tuple[type[BaseException], ...]:
 
 #: errors of reading or writing a dataset, on either backend
 DATABASE_ERRORS: tuple[type[BaseException], ...] = (sqlite3.DatabaseError, *_driver_errors())
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())
 
 
 def is_server(where: str | Path) -> bool:
@@ -119,36 +127,40 @@ def server_has_dataset(url: str) -> bool:
             cur.execute("SELECT to_regclass('systems') IS NOT NULL")
             return bool(cur.fetchone()[0])
     except psycopg2.Error as err:
-        raise AlearnError(f"dataset {redact(url)}: cannot be read ({str(err).strip()}); check "
+        raise AlearnError(f"dataset {redact(url)}: cannot be read ({_one_line(err)}); check "
                           "that the server runs and the URL (user, host, port, database)") \
             from None
 
 
-def claim(db: Any, digest: str, workdir: Path) -> None:
-    """Record in the database at first use which campaign it holds; refuse another.
+def claim(db: Any, workdir: Path) -> None:
+    """Bind a server's database to the campaign in ``workdir``, or refuse another's.
 
-    Parameters
-    ----------
-    db
-        The campaign's ASE database.
-    digest
-        The campaign's frozen-settings digest (:func:`alearn.workdir.frozen_digest`).
+    The first use draws a campaign id, writes it to ``WORKDIR/dataset_claim.json``
+    (so a moved work directory keeps it) and to the database's metadata. Later
+    runs must bring the same id.
 
     Raises
     ------
     ConfigError
-        When the database holds a campaign with other frozen settings.
+        When the database holds the data of another campaign, or the work directory
+        lost its claim file.
     """
+    path = Path(workdir) / CLAIM_FILE
+    mine = read_json(path).get("campaign_id") if path.is_file() else None
     meta = db.metadata
-    held = meta.get("alearn_frozen_digest")
-    if held is None:
-        db.metadata = {**meta, "alearn_frozen_digest": digest,
-                       "alearn_workdir": str(Path(workdir).resolve())}
-    elif held != digest:
+    held = meta.get("alearn_campaign_id")
+    if held is not None and held != mine:
+        lost = "" if mine else f" (and {path} is missing: restore it if this is that campaign)"
         raise ConfigError(
-            f"dataset {redact(db.filename)}: holds the data of another campaign (started in "
-            f"{meta.get('alearn_workdir')} with other settings); give each campaign its own "
-            "database, or schema (?options=-csearch_path%3D<name>)")
+            f"dataset {redact(db.filename)}: holds the data of another campaign, started in "
+            f"{meta.get('alearn_workdir')}{lost}; give each campaign its own database, or "
+            "schema (?options=-csearch_path%3D<name>)")
+    if mine is None:
+        mine = uuid.uuid4().hex
+        write_json_atomic(path, {"campaign_id": mine, "dataset": redact(db.filename)})
+    if held is None:
+        db.metadata = {**meta, "alearn_campaign_id": mine,
+                       "alearn_workdir": str(Path(workdir).resolve())}
 
 
 @contextlib.contextmanager
@@ -157,5 +169,5 @@ def naming_errors(where: str | Path, fix: str) -> Iterator[None]:
     try:
         yield
     except DATABASE_ERRORS as err:
-        raise AlearnError(f"{redact(where)}: cannot be used ({str(err).strip()}); {fix}") \
+        raise AlearnError(f"{redact(where)}: cannot be used ({_one_line(err)}); {fix}") \
             from None

@@ -158,7 +158,7 @@ def check_dataset_present(workdir: Path, *, init_done: bool, url: str | None = N
     if url:
         from alearn.database import redact, server_has_dataset
 
-        if init_done and not server_has_dataset(url):
+        if not server_has_dataset(url) and init_done:  # unreachable: an error before any work
             raise ConfigError(f"dataset {redact(url)} holds no dataset, but this campaign "
                               "already has data (initial data marked done); restore the "
                               "database from a backup, or start a new --workdir")
