@@ -66,7 +66,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Active learning of MACE force fields against DFT (GPAW).")
     p.add_argument("--version", action="version", version=f"alearn {__version__}",
                    help="print alearn's version and exit")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                           help="what to do; 'alearn COMMAND --help' for its options")
     run = sub.add_parser("run", parents=[common], epilog=EPILOG,
                          formatter_class=argparse.RawDescriptionHelpFormatter,
                          help="run a campaign, or resume it if WORKDIR holds one",

@@ -110,8 +110,10 @@ def _learning_section(rows: list[dict], target: float | None) -> str:
 
 
 def _rmse(value: object, column: str) -> str:
-    """An RMSE as the status table shows it (``n/a`` when not measurable)."""
-    return cell({"train_s": 0.0, column: value}, column)
+    """An RMSE as the status table shows it (``n/a`` when not measurable), with its unit."""
+    text = cell({"train_s": 0.0, column: value}, column)
+    unit = "meV/atom" if column == "rmse_E_meV_atom" else "meV/Å"
+    return text if text in ("n/a", "-") else f"{text} {unit}"
 
 
 def _iteration_facts(stages: Stages, it: int) -> list[str]:
@@ -122,8 +124,8 @@ def _iteration_facts(stages: Stages, it: int) -> list[str]:
         elements = ", ".join(f"{k} {_rmse(v, 'rmse_F_meV_A')}" for k, v in by_element.items())
         facts.append(f"trained on {train.get('n_train')} frames, validated on "
                      f"{train.get('n_valid', '?')}; RMSE E "
-                     f"{_rmse(train.get('rmse_energy_meV_atom'), 'rmse_E_meV_atom')} meV/atom, "
-                     f"F {_rmse(train.get('rmse_forces_meV_A'), 'rmse_F_meV_A')} meV/Å"
+                     f"{_rmse(train.get('rmse_energy_meV_atom'), 'rmse_E_meV_atom')}, "
+                     f"F {_rmse(train.get('rmse_forces_meV_A'), 'rmse_F_meV_A')}"
                      + (f" (per element: {elements})" if len(by_element) > 1 else ""))
     explore = stages.done(it, "explore")
     if explore:

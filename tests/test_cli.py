@@ -3,10 +3,13 @@ naming the file, never a traceback; ``status`` only reads."""
 
 from __future__ import annotations
 
+import argparse
 import errno
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -329,3 +332,81 @@ def test_plots_without_pyplot(tmp_path):
     for module in (report, plots):
         source = Path(module.__file__).read_text()
         assert "import matplotlib.pyplot" not in source and "matplotlib.use(" not in source
+
+
+# ----------------------------------------------------------------------------- conventions
+def _all_parsers(parser: argparse.ArgumentParser):
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _all_parsers(sub)
+
+
+def test_every_argument_has_help():
+    from alearn.cli import _parser
+
+    for parser in _all_parsers(_parser()):
+        for action in parser._actions:
+            assert action.help and action.help != argparse.SUPPRESS, \
+                f"{parser.prog}: {action.option_strings or action.dest} has no help"
+
+
+def test_version_and_documented_exit_codes(capsys):
+    from alearn import __version__
+    from alearn.cli import Exit
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"alearn {__version__}"
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    for code in Exit:
+        if code is not Exit.SIGNAL:
+            assert f"\n  {int(code)}  " in text, code
+    assert "130: Ctrl-C, 143: SIGTERM" in text
+    with pytest.raises(SystemExit) as usage:  # argparse's usage errors are user errors too
+        main(["status"])
+    assert usage.value.code == Exit.USAGE
+
+
+def test_the_dataset_names_the_oracle_as_calculator(tmp_path):
+    # 'ase db' lists the calculator of each row: the oracle, not "unknown"
+    work = _workdir(tmp_path)
+    listing = subprocess.run([sys.executable, "-m", "ase", "db", str(work / "dataset.db"),
+                              "status=labeled", "-c", "id,calculator"], capture_output=True,
+                             text=True, check=True).stdout
+    assert listing.split()[1:3] == ["1|emt", "2|emt"], listing
+    assert "unknown" not in listing
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("d.traj", None), ("d.db", None), ("d.xyz", None),
+                                           ("d.extxyz", "extxyz"), ("d.json", "json")])
+def test_export_formats_keep_the_labels(tmp_path, capsys, name, fmt):
+    work = _workdir(tmp_path)
+    out = tmp_path / name
+    assert main(["export", str(work), "-o", str(out), *(["--format", fmt] if fmt else [])]) == 0
+    frames = read(out, ":", format=fmt)
+    expected = Dataset(work / "dataset.db").labeled_atoms()
+    assert len(frames) == len(expected) == 2
+    for got, ref in zip(frames, expected):
+        assert np.allclose(got.positions, ref.positions)
+        if name.endswith(("xyz", "extxyz")):
+            assert got.info["REF_energy"] == ref.info["REF_energy"]
+        else:  # the labels as ASE's energy, forces and stress
+            assert got.get_potential_energy() == ref.info["REF_energy"]
+            assert np.array_equal(got.get_forces(), ref.arrays["REF_forces"])
+
+
+def test_export_format_errors(tmp_path, capsys):
+    work = _workdir(tmp_path)
+    _error(capsys, ["export", str(work), "-o", str(tmp_path / "d.xyz"), "--format", "traj"],
+           "extension '.xyz' does not fit --format traj", "*.traj")
+    _error(capsys, ["export", str(work), "-o", str(tmp_path / "d.POSCAR"), "--format", "vasp"],
+           "--format vasp: holds one structure only", "extxyz")
+    _error(capsys, ["export", str(work), "-o", str(tmp_path / "d.x"), "--format", "nope"],
+           "--format nope: not a format ASE writes")
+    _error(capsys, ["export", str(work), "-o", str(tmp_path / "d.unknown")],
+           "cannot tell the format from the extension '.unknown'", "give --format")
+    assert not list(tmp_path.glob("d.*"))
