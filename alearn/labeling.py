@@ -164,8 +164,10 @@ def label_pending(ds: Dataset, *, oracle: Oracle, oracle_cfg: OracleConfig, orac
 
         # Worker processes run one thread per rank: fill this rank's cores with them.
         concurrency = 1 if in_process else max(1, workers.threads // oracle_cfg.ranks_per_label)
-        workers.map(compute, todo, desc="labels", group_size=group, concurrency=concurrency)
-        progress.close()
+        try:
+            workers.map(compute, todo, desc="labels", group_size=group, concurrency=concurrency)
+        finally:
+            progress.close()
     if workers.is_writer:
         settings = oracle.settings()
         for row in pending:

@@ -211,7 +211,7 @@ def _dataset_columns(db: ReadOnlyDatabase, iteration: int) -> dict:
 
 #: train-marker keys of the calibration shown by ``alearn status`` (alearn.calibration)
 CALIBRATION_COLUMNS = ("calib_force_scale", "spearman_force", "miscalibration_area_raw",
-                       "miscalibration_area", "lo_effective")
+                       "miscalibration_area", "lo_effective", "calib_n_atoms")
 _MARKER_FIX = "delete it and run 'alearn run' again to redo that stage"
 
 

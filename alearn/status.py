@@ -184,8 +184,9 @@ WIDE_COLUMNS = COLUMNS[:5] + [
 
 _PERCENT = {"accurate_ratio"}
 _SECONDS = {"train_s", "explore_s", "label_s", "init_s"}
-_MEASURED = {"rmse_E_meV_atom", "rmse_F_meV_A", "calib_force_scale", "spearman_force",
-             "miscalibration_area_raw", "miscalibration_area"}
+_CALIBRATION = {"calib_force_scale", "spearman_force", "miscalibration_area_raw",
+                "miscalibration_area"}
+_MEASURED = {"rmse_E_meV_atom", "rmse_F_meV_A", *_CALIBRATION}
 
 
 def _short_duration(seconds: float) -> str:
@@ -202,8 +203,9 @@ def cell(row: dict, key: str) -> str:
     value = _zones(row) if key == "zones" else row.get(key)
     trained = "train_s" in row
     if key in _MEASURED and trained and (value is None or _nan(value) or (
-            key == "rmse_F_meV_A" and value < MEANINGLESS_RMSE_meV_A)):
-        return "n/a"
+            key == "rmse_F_meV_A" and value < MEANINGLESS_RMSE_meV_A) or (
+            key in _CALIBRATION and row.get("calib_n_atoms") == 0)):
+        return "n/a"  # e.g. a calibration fitted on no atom (its scale 1 is a default)
     if value is None or _nan(value) or value == {}:
         return "-"
     if key in _PERCENT:

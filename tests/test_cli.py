@@ -107,7 +107,8 @@ def test_status_shows_no_meaningless_figures(tmp_path, capsys):
     work = _workdir(tmp_path)
     stages = Stages(work)
     stages.mark(2, "train", {"wall_s": 2.0, "n_train": 2, "rmse_energy_meV_atom": 3.0,
-                             "rmse_forces_meV_A": float("nan"), "spearman_force": float("nan")})
+                             "rmse_forces_meV_A": float("nan"), "spearman_force": float("nan"),
+                             "calib_force_scale": 1.0, "calib_n_atoms": 0})
     stages.mark(3, "train", {"wall_s": 2.0, "n_train": 2, "rmse_energy_meV_atom": 3.0,
                              "rmse_forces_meV_A": 5.07e-12})
     assert main(["status", str(work), "--wide"]) == 0
@@ -119,6 +120,8 @@ def test_status_shows_no_meaningless_figures(tmp_path, capsys):
     assert rows["2"][:f_col].split()[-1] == "n/a" and rows["3"][:f_col].split()[-1] == "n/a"
     assert rows["1"][:f_col].split()[-1] == "40"
     assert rows["0"][:f_col].split()[-1] == "-"  # not trained: not done, not unmeasurable
+    s_col = header.index("F scale") + len("F scale")  # fitted on no atom: a default, n/a
+    assert rows["2"][:s_col].split()[-1] == "n/a"
 
 
 def test_status_pending_rows_have_no_rank(tmp_path, capsys):
