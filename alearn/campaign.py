@@ -4,7 +4,8 @@ Workdir layout::
 
     campaign.json          config digest, status, stop reason
     config.yaml            the configuration the campaign was started with
-    dataset.db             labeled data (ASE database) with provenance
+    dataset.db             labeled data (ASE database) with provenance (or on a
+                           PostgreSQL server: ``dataset:``, alearn.database)
     alearn.log             the log
     labels/                label journal (see alearn.labeling)
     iter_000/              initial data
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -37,8 +37,10 @@ from alearn.bootstrap import campaign_frames
 from alearn.calibration import selection_window, validate_and_calibrate
 from alearn.conditions import converged
 from alearn.config import CampaignConfig, load_config
+from alearn.database import claim, naming_errors
+from alearn.database import location as dataset_location
 from alearn.dataset import Candidate, Dataset
-from alearn.errors import AlearnError, CampaignStopped, ConfigError
+from alearn.errors import CampaignStopped, ConfigError
 from alearn.exploration import (
     WalkerSpec,
     continue_from,
@@ -54,6 +56,7 @@ from alearn.methods import total_charge
 from alearn.oracles import make_oracle, settings_hash
 from alearn.parallel import Workers
 from alearn.preflight import check_before_labels
+from alearn.progress import walker_progress
 from alearn.seeding import derive_seed
 from alearn.selection import assign_splits, choose_candidates
 from alearn.stalls import MDAdjustment, adjustments_in, next_adjustments
@@ -128,13 +131,13 @@ class Campaign:
     @cached_property
     def ds(self) -> Dataset:
         """The campaign's dataset (opened on first use, after the workdir exists)."""
-        path = self.workdir / "dataset.db"
-        try:
-            ds = Dataset(path)
+        where = dataset_location(self.workdir, self.cfg.dataset)
+        with naming_errors(where, "if it is damaged, restore it from a backup, or start a "
+                                  "new --workdir"):
+            ds = Dataset(where)
             ds.count()
-        except sqlite3.DatabaseError as err:
-            raise AlearnError(f"{path}: cannot be used ({err}); if it is damaged, restore it "
-                              "from a backup, or start a new --workdir") from None
+            if self.cfg.dataset and self.workers.is_writer:
+                claim(ds.db, self.workdir)
         return ds
 
     # ------------------------------------------------------------------ set-up
@@ -183,7 +186,10 @@ class Campaign:
         with hold(self.workdir, self.workers), stop_on_signals(self.workdir, self.stopping):
             writer = self.workers.is_writer
             open_workdir(self.workdir, self.cfg, writer=writer)
-            check_dataset_present(self.workdir, init_done=bool(self.stages.done(0, "init")))
+            check_dataset_present(self.workdir, init_done=bool(self.stages.done(0, "init")),
+                                  url=self.cfg.dataset)
+            if self.cfg.dataset:
+                _ = self.ds  # a server's database claimed (or refused) before any work
             self.workers.barrier()
             with report.log_to_file(self.workdir / "alearn.log", enabled=writer):
                 if self.retry_failed and writer:
@@ -196,7 +202,7 @@ class Campaign:
                                         self.ds.count(status="failed"))
                 if writer:
                     write_status(self.workdir, self.cfg, status, iterations=last)
-                    report.learning_curve(self.workdir)
+                    report.learning_curve(self.workdir, target=self.cfg.stop.accurate_ratio)
                 log.info("campaign finished: %s after %d iterations (%d labels, %d failed)",
                          status, last, result.n_labeled, result.n_failed)
         return result
@@ -312,6 +318,7 @@ class Campaign:
                                            "warm_start": previous is not None,
                                            "target": self.target.tag, "e0s": data.e0s,
                                            **metrics})
+            report.learning_curve(self.workdir, target=self.cfg.stop.accurate_ratio)
         self.workers.barrier()
 
     def _committee_data(self) -> CommitteeData:
@@ -394,11 +401,17 @@ class Campaign:
         out = self.stages.iter_dir(it) / "explore"
         out.mkdir(parents=True, exist_ok=True)
         specs = self.workers.bcast([s for s in self.walker_specs(it) if not walker_done(out, s)])
+        log.info("iteration %d: exploring with %d MD walkers", it, len(specs))
         committee = cache(lambda: self.calculator(it))  # one per rank, shared by its walkers
         ucfg = self.cfg.uncertainty
-        self.workers.map(lambda spec: save_walker(out, run_walker(
-            self.walker_start(spec, committee()), committee(), spec, ucfg)), specs,
-            desc="walkers")
+
+        def explore_one(spec: WalkerSpec) -> None:
+            with walker_progress(spec, ucfg) as on_sample:
+                result = run_walker(self.walker_start(spec, committee()), committee(), spec,
+                                    ucfg, on_sample=on_sample)
+            save_walker(out, result)
+
+        self.workers.map(explore_one, specs, desc="walkers")
         if not self.workers.is_writer:
             self.workers.barrier()
             return read_json(self.stages.iter_dir(it) / "explore.done.json")["systems"]
@@ -437,6 +450,8 @@ class Campaign:
                     log.warning("iteration %d: nothing selected for system %s; the next "
                                 "iteration explores it with %s", it, s.name,
                                 adjust[s.name].describe(s.md))
+            log.info("iteration %d: selected %d structures to label (%s)", it,
+                     sum(selected.values()), ", ".join(f"{k} {v}" for k, v in selected.items()))
             self.stages.mark(it, "select", {
                 "wall_s": time.perf_counter() - t0, "n_selected": sum(selected.values()),
                 "selected_per_system": selected,

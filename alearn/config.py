@@ -405,6 +405,10 @@ class CampaignConfig(_Strict):
     selection: SelectionConfig = SelectionConfig()
     stop: StopConfig = StopConfig()
     baseline: BaselineConfig | None = Field(None, description="Δ-ML: learn target − baseline")
+    dataset: str | None = Field(
+        None, description="where the labeled data live: omitted, WORKDIR/dataset.db (SQLite); "
+        "or a PostgreSQL database, postgresql://user[:password]@host[:port]/dbname (one "
+        "database or schema per campaign)")
     base_dir: Path = Field(Path("."), description="where relative paths point (YAML's folder)")
 
     @model_validator(mode="after")
@@ -418,6 +422,14 @@ class CampaignConfig(_Strict):
             raise ValueError(f"committee.training.stress is 'no' but systems {npt} explore NPT, "
                              "whose barostat follows the committee's stress; use 'auto'")
         return self
+
+    @field_validator("dataset")
+    @classmethod
+    def _server_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("give a PostgreSQL URL, postgresql://user@host:port/dbname, or "
+                             "leave dataset out for WORKDIR/dataset.db (SQLite)")
+        return value
 
     @model_validator(mode="after")
     def _bootstrap_md_calculator(self) -> CampaignConfig:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,8 +119,10 @@ def _snapshot(atoms: Atoms, calc: Calculator, spec: WalkerSpec, step: int,
 
 
 def run_walker(start: Atoms, calc: Calculator, spec: WalkerSpec,
-               ucfg: UncertaintyConfig) -> WalkerResult:
-    """Run one walker; never raises for a blown-up trajectory (it is recorded)."""
+               ucfg: UncertaintyConfig, *,
+               on_sample: Callable[[int, float], None] | None = None) -> WalkerResult:
+    """Run one walker; never raises for a blown-up trajectory (it is recorded).
+    ``on_sample(step, uncertainty)`` is called for each sampled frame (progress)."""
     result = WalkerResult(spec=spec)
     t0 = time.perf_counter()
     rng = np.random.default_rng(spec.seed)
@@ -139,6 +141,8 @@ def run_walker(start: Atoms, calc: Calculator, spec: WalkerSpec,
         result.frames.append(frame)
         broken = broken_structure(atoms, ucfg)
         value = metric_value(frame.info, ucfg)
+        if on_sample is not None:
+            on_sample(dyn.nsteps, value)
         if broken:
             result.stop_reason = f"structure broken at step {dyn.nsteps}: {broken}"
             frame.info["broken"] = True

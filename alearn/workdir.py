@@ -159,13 +159,22 @@ def write_status(workdir: Path, cfg: CampaignConfig, status: str, **extra: Any) 
                       {"frozen_digest": frozen_digest(cfg), "status": status, **extra})
 
 
-def check_dataset_present(workdir: Path, *, init_done: bool) -> None:
-    """Refuse to run when ``dataset.db`` is gone but the campaign had written data.
+def check_dataset_present(workdir: Path, *, init_done: bool, url: str | None = None) -> None:
+    """Refuse to run when the dataset (``dataset.db``, or the database at ``url``) is gone
+    but the campaign had written data.
 
     The label journal keeps each label's values but not its structure, so the
     rows cannot be rebuilt from it; carrying on would relabel everything and
     mark nothing consistently.
     """
+    if url:
+        from alearn.database import redact, server_has_dataset
+
+        if not server_has_dataset(url) and init_done:  # unreachable: an error before any work
+            raise ConfigError(f"dataset {redact(url)} holds no dataset, but this campaign "
+                              "already has data (initial data marked done); restore the "
+                              "database from a backup, or start a new --workdir")
+        return
     if (workdir / "dataset.db").is_file():
         return
     journal = sorted((workdir / "labels").glob("row_*.json"))

@@ -60,8 +60,11 @@ def test_status_and_export_commands(finished_campaign, tmp_path):
     status = alearn_cli("status", str(finished_campaign))
     assert status.returncode == 0, status.stderr
     lines = status.stdout.splitlines()
-    assert "iter" in lines[1] and "acc.ratio" in lines[1] and "F meV/Å" in lines[1]
+    assert "iteration 3 · 12 labels (0 failed, 0 pending)" in lines[0]
+    assert "finished: max_iterations" in lines[0]
+    assert "iter" in lines[1] and "trusted" in lines[1] and "F meV/Å" in lines[1]
     assert [ln.split()[0] for ln in lines[2:6]] == ["0", "1", "2", "3"]
+    assert all(len(line) <= 100 for line in lines[1:])
     out = tmp_path / "data.xyz"
     export = alearn_cli("export", str(finished_campaign), "-o", str(out))
     assert export.returncode == 0, export.stderr

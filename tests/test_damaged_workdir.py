@@ -134,7 +134,9 @@ def test_failed_labels_can_be_retried_after_a_policy_change(tmp_path):
                                        "committee": {"training": {"e0s": "average"}}})
     env = {"PYTHONPATH": str(REPO / "tests")}
     first = alearn_cli("run", str(config), "--workdir", str(tmp_path / "w"), env=env)
-    assert first.returncode == 2 and "--retry-failed" in first.stderr, first.stderr[-2000:]
+    # stopped at oracle.max_failure_fraction: exit 3 (alearn.cli.Exit.STOPPED), one line
+    assert first.returncode == 3 and "--retry-failed" in first.stderr, first.stderr[-2000:]
+    assert "alearn: stopped: iteration 0: 6 of 6 labels failed" in first.stderr
     assert Dataset(tmp_path / "w" / "dataset.db").count(status="failed") == 6
     data = yaml.safe_load(config.read_text())
     data["oracle"]["timeout_s"] = 600
