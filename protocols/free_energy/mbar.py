@@ -129,17 +129,20 @@ def mbar_profile(
     kT = KB_EV_PER_K * temperature_K
     centers = np.asarray(windows.centers)[:, None]
     u_kn = 0.5 * windows.spring * (x_n[None, :] - centers) ** 2 / kT
-    fes = pymbar.FES(u_kn, n_k, timings=False)
+    fes = pymbar.FES(u_kn, n_k)
     edges = np.asarray(bin_edges, dtype=float)
     fes.generate_fes(np.zeros(x_n.size), x_n[:, None], fes_type="histogram",
                      histogram_parameters={"bin_edges": [edges]})
     centres = 0.5 * (edges[1:] + edges[:-1])
-    res = fes.get_fes(centres[:, None], reference_point="from-lowest",
-                      uncertainty_method="analytical")
     counts = np.histogram(x_n, edges)[0].astype(float)
+    filled = counts > 0  # pymbar 4.0.3 fails on a query in an empty bin
+    res = fes.get_fes(centres[filled][:, None], reference_point="from-lowest",
+                      uncertainty_method="analytical")
+    f_ev, df_ev = np.full(centres.size, np.nan), np.full(centres.size, np.nan)
+    f_ev[filled], df_ev[filled] = res["f_i"] * kT, res["df_i"] * kT
     overlap = fes.get_mbar().compute_overlap()["matrix"]
-    profile = FreeEnergyProfile(edges, res["f_i"] * kT, res["df_i"] * kT, float(temperature_K),
-                                "umbrella-mbar", cv, counts)
+    profile = FreeEnergyProfile(edges, f_ev, df_ev, float(temperature_K), "umbrella-mbar", cv,
+                                counts)
     return UmbrellaResult(profile, windows, n_k, np.array(ineff),
                           np.array([overlap[k, k + 1] for k in range(len(kept) - 1)]))
 
