@@ -182,3 +182,25 @@ class _Tables:
     def reflect(self, z: np.ndarray) -> np.ndarray:
         z = np.abs(z - self.lo) + self.lo
         return np.clip(self.hi - np.abs(self.hi - z), self.lo, self.hi)
+
+
+def interface_like_landscape(bulk_diffusion_A2_fs: float = 2e-4) -> Landscape:
+    """A landscape shaped like an ion's above an electrode, used by the tests and benchmark.
+
+    Between walls at 0.5 and 8 Å: an adsorption well of -2 kT at 2 Å, a 1 kT
+    barrier at 3.2 Å, flat (bulk) beyond about 4.5 Å; D⊥ falls from the bulk
+    value to 40 % of it and D∥ to 70 % near the wall (sigmoids centred at 3 Å).
+    The default bulk D, 2·10⁻⁴ Å²/fs, is 2·10⁻⁵ cm²/s (a small ion in water).
+    """
+    d_bulk = float(bulk_diffusion_A2_fs)
+
+    def free_energy_kT(z: np.ndarray) -> np.ndarray:
+        return -2.0 * np.exp(-((z - 2.0) / 0.5) ** 2) + np.exp(-((z - 3.2) / 0.4) ** 2)
+
+    def normal(z: np.ndarray) -> np.ndarray:
+        return d_bulk * (1.0 - 0.6 / (1.0 + np.exp((z - 3.0) / 0.5)))
+
+    def parallel(z: np.ndarray) -> np.ndarray:
+        return d_bulk * (1.0 - 0.3 / (1.0 + np.exp((z - 3.0) / 0.5)))
+
+    return Landscape(free_energy_kT, normal, (0.5, 8.0), parallel)
