@@ -10,7 +10,13 @@ import functools
 
 import numpy as np
 
-from alearn.protocols.free_energy import BrownianRun, interface_like_landscape, simulate_brownian
+from alearn.protocols import DiffusionProfile, normal_diffusion_profile
+from alearn.protocols.free_energy import (
+    BrownianRun,
+    bin_edges,
+    interface_like_landscape,
+    simulate_brownian,
+)
 
 TEMPERATURE_K = 300.0
 LANDSCAPE = interface_like_landscape()
@@ -23,6 +29,15 @@ def interface_run() -> BrownianRun:
     """400 particles, 6000 frames every 100 fs (0.6 ns, about 4× the slowest passage)."""
     return simulate_brownian(LANDSCAPE, n_particles=400, n_frames=6001, timestep_fs=10.0,
                              steps_per_frame=10, rng=np.random.default_rng(2024))
+
+
+@functools.lru_cache(maxsize=1)
+def normal_profile() -> DiffusionProfile:
+    """D⊥(z) of :func:`interface_run` (10 blocks), shared by the tests that need it."""
+    run = interface_run()
+    return normal_diffusion_profile(run.z_A, run.frame_interval_fs,
+                                    bin_edges_A=bin_edges(*LANDSCAPE.z_range_A, BIN_WIDTH_A),
+                                    lag_frames=LAG_FRAMES, n_blocks=10)
 
 
 def exact_bin_free_energy_kT(edges: np.ndarray) -> np.ndarray:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import json
 
 import numpy as np
 import pytest
 from free_energy_synthetic import (
-    BIN_WIDTH_A,
-    LAG_FRAMES,
     LANDSCAPE,
     aligned_error,
     exact_bin_free_energy_kT,
     interface_run,
+    normal_profile,
 )
 
 from alearn.errors import ConfigError
@@ -26,16 +24,8 @@ from alearn.protocols.free_energy import bin_edges
 from alearn.protocols.transport import transition_matrix as tm
 
 
-@functools.lru_cache(maxsize=1)
-def _normal() -> DiffusionProfile:
-    run = interface_run()
-    return normal_diffusion_profile(run.z_A, run.frame_interval_fs,
-                                    bin_edges_A=bin_edges(*LANDSCAPE.z_range_A, BIN_WIDTH_A),
-                                    lag_frames=LAG_FRAMES, n_blocks=10)
-
-
 def test_normal_diffusion_recovers_the_exact_profile_within_its_error_bars():
-    prof = _normal()
+    prof = normal_profile()
     exact = LANDSCAPE.diffusion_A2_fs(prof.z_A)
     rel = (prof.D_A2_fs - exact) / exact
     assert np.sqrt(np.mean(rel**2)) < 0.10
@@ -96,7 +86,7 @@ def test_free_diffusion_between_walls_gives_the_constant_d():
 
 
 def test_json_round_trip_and_input_errors(tmp_path):
-    prof = _normal()
+    prof = normal_profile()
     prof.to_json(tmp_path / "d.json")
     back = DiffusionProfile.from_dict(json.loads((tmp_path / "d.json").read_text()))
     np.testing.assert_allclose(back.D_A2_fs, prof.D_A2_fs)
