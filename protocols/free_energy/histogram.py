@@ -76,8 +76,9 @@ def histogram_profile(
     F[~np.isfinite(F)] = np.nan
     blocks[~np.isfinite(blocks)] = np.nan
     offset = np.nanmin(F)
-    stderr = np.nanstd(blocks, axis=0, ddof=1) / np.sqrt(n_blocks)
-    stderr[np.isnan(blocks).any(axis=0)] = np.nan
+    stderr = np.full(F.shape, np.nan)
+    full = ~np.isnan(blocks).any(axis=0)  # a bin some block never saw has no error bar
+    stderr[full] = blocks[:, full].std(axis=0, ddof=1) / np.sqrt(n_blocks)
     return FreeEnergyProfile(edges, F - offset, stderr, float(temperature_K), "histogram", cv,
                              counts, blocks - offset)
 

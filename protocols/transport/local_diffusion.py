@@ -296,9 +296,13 @@ def _visited_range(bins: np.ndarray, n_bins: int) -> tuple[int, int]:
 
 
 def _block_stderr(blocks: np.ndarray) -> np.ndarray:
-    n_ok = np.sum(np.isfinite(blocks), axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        err = np.nanstd(blocks, axis=0, ddof=1) / np.sqrt(n_ok)
+    """Standard error over the blocks with a value (NaN where fewer than 2 have one)."""
+    finite = np.isfinite(blocks)
+    n_ok = finite.sum(axis=0)
+    safe = np.where(finite, blocks, 0.0)
+    mean = safe.sum(axis=0) / np.maximum(n_ok, 1)
+    var = np.where(finite, (safe - mean) ** 2, 0.0).sum(axis=0) / np.maximum(n_ok - 1, 1)
+    err = np.sqrt(var / np.maximum(n_ok, 1))
     err[n_ok < 2] = np.nan
     return err
 
