@@ -10,17 +10,21 @@ measured directly in the trajectory (:mod:`.passages`).
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from alearn.errors import ConfigError
 from alearn.state import write_json_atomic
 
 from ..results import Estimate, format_table, to_jsonable_finite
 from . import passages
 from .smoluchowski import SmoluchowskiModel
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,8 @@ class ContinuumNumbers:
     ``model`` and ``md`` map a quantity name to an :class:`Estimate`:
     ``mfpt_a_to_b_fs``, ``mfpt_b_to_a_fs``, ``transition_rate_per_ns`` (both ways),
     ``resistance_s_m`` (MD only with a bulk range) and, model only,
-    ``flux_mol_m2_s`` for ``concentrations_mol_L`` held at a and b.
+    ``flux_mol_m2_s`` for ``concentrations_mol_L`` held at a and b. An MD value is
+    missing (with a logged warning) when the run saw too few passages for it.
     """
 
     a_A: float
@@ -98,12 +103,21 @@ def continuum_numbers(
         "resistance_s_m": model.resistance_s_m(a_A, b_A),
         "flux_mol_m2_s": model.steady_state_flux(a_A, b_A, *concentrations_mol_L),
     }
-    md = {
-        "mfpt_a_to_b_fs": passages.mean_first_passage_fs(z_A, frame_interval_fs, a_A, b_A),
-        "mfpt_b_to_a_fs": passages.mean_first_passage_fs(z_A, frame_interval_fs, b_A, a_A),
-        "transition_rate_per_ns": passages.transition_rate(z_A, frame_interval_fs, a_A, b_A),
+    counts = {
+        "mfpt_a_to_b_fs": lambda: passages.mean_first_passage_fs(z_A, frame_interval_fs, a_A,
+                                                                 b_A),
+        "mfpt_b_to_a_fs": lambda: passages.mean_first_passage_fs(z_A, frame_interval_fs, b_A,
+                                                                 a_A),
+        "transition_rate_per_ns": lambda: passages.transition_rate(z_A, frame_interval_fs, a_A,
+                                                                   b_A),
     }
     if bulk_range_A is not None:
-        md["resistance_s_m"] = passages.resistance_from_transitions(
+        counts["resistance_s_m"] = lambda: passages.resistance_from_transitions(
             z_A, frame_interval_fs, a_A, b_A, bulk_range_A)
+    md = {}
+    for name, count in counts.items():
+        try:
+            md[name] = count()
+        except ConfigError as err:  # too few events in a short run: the model still stands
+            log.warning("continuum_numbers: no MD value for %s (%s)", name, err)
     return ContinuumNumbers(a_A, b_A, tuple(concentrations_mol_L), model_numbers, md)

@@ -119,13 +119,36 @@ class InterfaceProfiles:
         return {"normal": self.diffusion_normal.plateau(self.bulk_range_A),
                 "parallel": self.diffusion_parallel.plateau(self.bulk_range_A)}
 
+    def summary(self) -> dict[str, Any]:
+        """The headline numbers (JSON-ready): the deepest well, and with a bulk range its
+        depth below the bulk, the desorption barrier (highest F between the well and the
+        bulk, minus the well) and the D plateaus, each with its standard error."""
+        f = self.free_energy
+        well = int(np.nanargmin(f.F_eV))
+        z_well = float(f.centers[well])
+        out: dict[str, Any] = {"label": self.label, "n_atoms": self.n_atoms,
+                               "sampled_range_A": f.sampled_range(), "well_z_A": z_well}
+        if self.bulk_range_A is not None and z_well < self.bulk_range_A[0]:
+            half = 0.5 * (f.bin_edges[1] - f.bin_edges[0])
+            barrier = f.difference((z_well - half, z_well + half), (z_well, self.bulk_range_A[0]))
+            depth = Estimate(float(f.F_eV[well]), float(f.stderr_eV[well]))
+            out.update({
+                "well_depth_eV": depth.to_dict(), "well_depth_kT": depth.scaled(
+                    1 / f.kT_eV).to_dict(),
+                "desorption_barrier_eV": barrier.to_dict(),
+                "desorption_barrier_kT": barrier.scaled(1 / f.kT_eV).to_dict()})
+        plateaus = self.plateaus_A2_fs()
+        if plateaus is not None:
+            out["plateaus_A2_fs"] = {k: v.to_dict() for k, v in plateaus.items()}
+        return to_jsonable_finite(out)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         plateaus = self.plateaus_A2_fs()
         return to_jsonable_finite({
             "label": self.label, "n_atoms": self.n_atoms, "source": self.source,
             "temperature_K": self.temperature_K, "bulk_range_A": self.bulk_range_A,
-            "free_energy": self.free_energy.to_dict(),
+            "summary": self.summary(), "free_energy": self.free_energy.to_dict(),
             "diffusion_normal": self.diffusion_normal.to_dict(),
             "diffusion_parallel": self.diffusion_parallel.to_dict(),
             "plateaus_A2_fs": None if plateaus is None else {k: v.to_dict()

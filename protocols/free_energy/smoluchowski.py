@@ -124,11 +124,15 @@ class SmoluchowskiModel:
         z = np.linspace(*self.domain, _GRID_POINTS)
         value = float(number(z, *self._on_grid(z, self.free_energy.F_eV,
                                                self.diffusion.D_A2_fs)))
-        samples = [float(number(z, *self._on_grid(z, f, d))) for f, d in self._replicas()]
-        n_blocks = len(samples) if self._blocked() else 0
-        spread = np.std(samples, ddof=1)
-        stderr = spread / np.sqrt(len(samples)) if n_blocks else spread
-        return Estimate(value, float(stderr), n_blocks)
+        usable = [(f, d) for f, d in self._replicas()  # a block may miss the bulk range
+                  if np.isfinite(f).sum() >= 2 and (np.isfinite(d) & (d > 0)).sum() >= 1]
+        samples = [float(number(z, *self._on_grid(z, f, d))) for f, d in usable]
+        if len(samples) < 2:
+            return Estimate(value, float("nan"), 0)
+        spread = float(np.std(samples, ddof=1))
+        if self._blocked():
+            return Estimate(value, spread / np.sqrt(len(samples)), len(samples))
+        return Estimate(value, spread, 0)
 
     def _on_grid(self, z: np.ndarray, F_eV: np.ndarray,
                  D_A2_fs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
