@@ -80,9 +80,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--interval", type=int, default=10, help="steps between frames")
     p.add_argument("--discard-ps", type=float, default=5.0)
     p.add_argument("--bin-width", type=float, default=0.1, help="Å")
-    p.add_argument("--lag-frames", type=int, default=5, help="transition-matrix lag")
-    p.add_argument("--parallel-bin-width", type=float, default=0.5, help="Å")
-    p.add_argument("--parallel-fit-lags", type=int, nargs=2, default=(2, 10))
+    p.add_argument("--lag-frames", type=int, default=25,
+                   help="transition-matrix lag; aim at D·lag/bin² >= 5 (docs/free_energy.md)")
+    p.add_argument("--parallel-bin-width", type=float, default=1.0, help="Å")
+    p.add_argument("--parallel-fit-lags", type=int, nargs=2, default=(10, 40),
+                   help="frames; after the ballistic regime, before most particles leave a bin")
     p.add_argument("--blocks", type=int, default=5)
     p.add_argument("--bulk-range", type=float, nargs=2, help="bulk-like heights (Å)")
     p.add_argument("--between", type=float, nargs=2, help="a b (Å) for the continuum numbers; "
