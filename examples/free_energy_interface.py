@@ -135,7 +135,8 @@ def bulk_diffusion(args: argparse.Namespace, labels: list[str]) -> dict:
 
 
 def analyse(args: argparse.Namespace, path: Path, plane: ElectrodePlane) -> dict:
-    reference = read(path, index=0)
+    # the structure file keeps tags and other per-atom data a trajectory may have dropped
+    reference = load_structure(args.structure) if args.structure else read(path, index=0)
     traj = load_trajectory(path, frame_interval_fs=args.frame_interval_fs).time_slice(
         args.discard_ps * 1000)
     options = InterfaceOptions(

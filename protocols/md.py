@@ -302,7 +302,8 @@ def equilibrate_npt(atoms: Atoms, options: MDOptions, npt: NPTOptions) -> None:
 def _write_frame(traj: Trajectory, work: Atoms, step: int, options: MDOptions,
                  extra: Mapping[str, Any]) -> None:
     snap = Atoms(numbers=work.numbers, positions=work.get_positions(), cell=work.cell,
-                 pbc=work.pbc, momenta=work.get_momenta(), masses=work.get_masses())
+                 pbc=work.pbc, momenta=work.get_momenta(), masses=work.get_masses(),
+                 tags=work.get_tags())
     snap.info = {**extra, "step": step, "time_fs": step * options.timestep_fs,
                  "temperature_K": options.temperature_K, "timestep_fs": options.timestep_fs,
                  "interval_steps": options.interval_steps, "thermostat": options.thermostat,

@@ -51,6 +51,7 @@ def test_example_runs_md_analyses_and_resumes(tmp_path):
          "--umbrella-windows", "3", "--umbrella-spring", "3", "--umbrella-ps", "0.2",
          "--umbrella-discard-ps", "0.04")
     assert len(read(work / "interface.traj", ":")) == 101
+    assert (read(work / "interface.traj", 0).get_tags() == 1).sum() == 9  # run_md keeps tags
     proc = _run(*common, "--ps", "1.5")  # resumes the same MD to 1.5 ps
     assert len(read(work / "interface.traj", ":")) == 151
     assert "model/MD - 1" in proc.stdout
@@ -88,8 +89,8 @@ def test_example_with_a_campaign_committee(finished_campaign, tmp_path):
     structure = _structure(tmp_path, adatom="Cu")
     _run("--structure", str(structure), "--calculator", f"committee:{finished_campaign}",
          "--electrode-tag", "1", "--indices", "27", "28", "29", "--temperature", "400",
-         "--timestep-fs", "2", "--interval", "5", "--ps", "0.6", "--discard-ps", "0.1",
+         "--timestep-fs", "2", "--interval", "5", "--ps", "0.3", "--discard-ps", "0.05",
          "--bin-width", "0.05", "--lag-frames", "2", "--parallel-fit-lags", "1", "3",
-         "--blocks", "4", "--workdir", str(tmp_path / "out"))
+         "--blocks", "3", "--workdir", str(tmp_path / "out"))
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["atoms [27, 28, 29]"]["profiles_summary"]["n_atoms"] == 3
