@@ -38,7 +38,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 REDUCED = ["--electrode", "Cu", "--temperature", "700", "--timestep-fs", "2",
            "--interval", "5", "--discard-ps", "0.2", "--bin-width", "0.05", "--lag-frames", "2",
-           "--parallel-fit-lags", "1", "3", "--blocks", "4"]
+           "--parallel-bin-width", "0.25", "--parallel-fit-lags", "1", "3", "--blocks", "4"]
 
 
 @pytest.mark.slow
@@ -75,10 +75,11 @@ def test_example_analyses_an_existing_trajectory_with_a_bulk_reference(tmp_path)
          "--species", "Au", *REDUCED, "--ps", "1", "--workdir", str(work))
     again = tmp_path / "again"
     _run("--trajectory", str(work / "interface.traj"), "--species", "Au", *REDUCED,
-         "--bulk-range", "2.3", "2.6", "--between", "1.9", "2.2",
+         "--bulk-range", "2.2", "2.8", "--between", "1.9", "2.2",
          "--bulk-trajectory", str(work / "interface.traj"), "--workdir", str(again))
     summary = json.loads((again / "summary.json").read_text())["Au"]
     assert "desorption_barrier_kT" in summary["profiles_summary"]
+    assert set(summary["profiles_summary"]["plateaus_A2_fs"]) == {"normal", "parallel"}
     assert summary["bulk_D_A2_fs_transport"]["value"] > 0
     assert summary["continuum"]["a_A"] == 1.9
 
@@ -90,7 +91,7 @@ def test_example_with_a_campaign_committee(finished_campaign, tmp_path):
     _run("--structure", str(structure), "--calculator", f"committee:{finished_campaign}",
          "--electrode-tag", "1", "--indices", "27", "28", "29", "--temperature", "400",
          "--timestep-fs", "2", "--interval", "5", "--ps", "0.3", "--discard-ps", "0.05",
-         "--bin-width", "0.05", "--lag-frames", "2", "--parallel-fit-lags", "1", "3",
+         "--bin-width", "0.1", "--lag-frames", "2", "--parallel-fit-lags", "1", "3",
          "--blocks", "3", "--workdir", str(tmp_path / "out"))
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["atoms [27, 28, 29]"]["profiles_summary"]["n_atoms"] == 3

@@ -113,11 +113,20 @@ class InterfaceProfiles:
         return SmoluchowskiModel(self.free_energy, self.diffusion_normal)
 
     def plateaus_A2_fs(self) -> dict[str, Estimate] | None:
-        """Mean D⊥ and D∥ over the bulk range (Å²/fs), or None without one."""
+        """Mean D⊥ and D∥ over the bulk range (Å²/fs), or None without one.
+
+        A direction whose profile has no point inside the range is left out (logged).
+        """
         if self.bulk_range_A is None:
             return None
-        return {"normal": self.diffusion_normal.plateau(self.bulk_range_A),
-                "parallel": self.diffusion_parallel.plateau(self.bulk_range_A)}
+        out = {}
+        for name, prof in (("normal", self.diffusion_normal),
+                           ("parallel", self.diffusion_parallel)):
+            try:
+                out[name] = prof.plateau(self.bulk_range_A)
+            except ConfigError as err:
+                log.warning("%s: no %s D plateau: %s", self.label, name, err)
+        return out
 
     def summary(self) -> dict[str, Any]:
         """The headline numbers (JSON-ready): the deepest well, and with a bulk range its

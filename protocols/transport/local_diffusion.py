@@ -141,8 +141,9 @@ def normal_diffusion_profile(
     frame_interval_fs
         Time between frames in fs.
     bin_edges_A
-        Equal-width bins, shape (n + 1,). Bins never visited at either end are
-        dropped (D is NaN there); an unvisited bin between visited ones is an error.
+        Equal-width bins, shape (n + 1,). The fit covers the most visited run of
+        connected visited bins; D is NaN elsewhere (a warning says how many
+        samples were left out).
     lag_frames
         Lag τ in frames. The estimate should not depend on it once τ exceeds the
         velocity correlation time (check two or three lags on MD data).
@@ -283,16 +284,27 @@ def _uniform_edges(bin_edges_A: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def _visited_range(bins: np.ndarray, n_bins: int) -> tuple[int, int]:
+    """First and last bin of the most visited contiguous run of visited bins.
+
+    The rate model needs a connected range; visits outside the chosen run (an
+    isolated excursion, a second region) are left out with a warning.
+    """
     visits = np.bincount(bins[bins >= 0], minlength=n_bins)
-    seen = np.flatnonzero(visits)
-    if seen.size < 2:
-        raise ConfigError("the heights visit fewer than 2 bins; use narrower bins or more data")
-    lo, hi = int(seen[0]), int(seen[-1])
-    gaps = np.flatnonzero(visits[lo:hi + 1] == 0)
-    if gaps.size:
-        raise ConfigError(f"bins {(gaps + lo).tolist()} between visited bins are never visited; "
-                          "use wider bins, a narrower range, or more sampling (umbrella windows)")
-    return lo, hi
+    seen = visits > 0
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], seen.astype(int), [0]])))
+    runs = list(zip(edges[::2], edges[1::2] - 1))
+    if not runs:
+        raise ConfigError("no height falls inside the bins; check bin_edges_A")
+    lo, hi = max(runs, key=lambda r: visits[r[0]:r[1] + 1].sum())
+    if hi - lo < 1:
+        raise ConfigError("the heights visit fewer than 2 neighbouring bins; use narrower bins "
+                          "or more data")
+    left_out = visits.sum() - visits[lo:hi + 1].sum()
+    if left_out:
+        log.warning("D⊥: %d of %d samples lie in bins not connected to the most visited range "
+                    "[bin %d, bin %d]; they are left out (wider bins or more sampling would "
+                    "connect them)", left_out, visits.sum(), lo, hi)
+    return int(lo), int(hi)
 
 
 def _block_stderr(blocks: np.ndarray) -> np.ndarray:

@@ -92,8 +92,13 @@ def test_json_round_trip_and_input_errors(tmp_path):
     np.testing.assert_allclose(back.D_A2_fs, prof.D_A2_fs)
     np.testing.assert_allclose(back.blocks_A2_fs, prof.blocks_A2_fs)
     assert back.lag_fs == prof.lag_fs
-    z = np.concatenate([np.full(50, 0.15), np.full(50, 0.95)])[:, None]  # bins 1..8 never seen
-    with pytest.raises(ConfigError, match="never visited"):
-        normal_diffusion_profile(z, 1.0, bin_edges_A=bin_edges(0.0, 1.0, 0.1), n_blocks=2)
+    rng = np.random.default_rng(0)  # a main region and a far excursion, not connected
+    z = np.concatenate([rng.uniform(0.1, 0.5, 300), np.full(20, 0.95)])[:, None]
+    prof = normal_diffusion_profile(z, 1.0, bin_edges_A=bin_edges(0.0, 1.0, 0.1), n_blocks=2)
+    assert np.isfinite(prof.D_A2_fs[1:4]).all()  # interfaces of bins 1-4 (0.1-0.5 Å)
+    assert np.isnan(prof.D_A2_fs[[0, *range(4, 9)]]).all()
+    with pytest.raises(ConfigError, match="fewer than 2"):
+        normal_diffusion_profile(np.full((50, 1), 0.15), 1.0,
+                                 bin_edges_A=bin_edges(0.0, 1.0, 0.1), n_blocks=2)
     with pytest.raises(ConfigError, match="equally spaced"):
         normal_diffusion_profile(z, 1.0, bin_edges_A=np.array([0.0, 0.1, 0.5, 1.0]))
