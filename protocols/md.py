@@ -8,6 +8,11 @@ Each frame's ``info`` records ``step``, ``time_fs``, ``temperature_K`` (target),
 ``temperature_inst_K``. Calling :func:`run_md` again with the same file
 continues from the last frame up to ``n_steps`` (a crashed or stopped run is
 finished by re-running the same command).
+
+Under MPI every process that calls :func:`run_md` reads and writes its own file
+(ASE's default of writing on rank 0 only and broadcasting reads is switched
+off), so independent runs can be dealt to ranks (umbrella windows, fields);
+give each rank its own path.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from ase.md.langevin import Langevin
 from ase.md.md import MolecularDynamics
 from ase.md.nptberendsen import NPTBerendsen
 from ase.md.verlet import VelocityVerlet
+from ase.parallel import DummyMPI
 
 from alearn.errors import ConfigError
 
@@ -213,7 +219,7 @@ def _start_fresh(work: Atoms, path: Path, options: MDOptions, extra: Mapping[str
     if options.npt is not None:
         equilibrate_npt(work, options, options.npt)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with Trajectory(path, "w") as traj:
+    with Trajectory(path, "w", master=True) as traj:  # this process's own file (see run_md)
         _write_frame(traj, work, 0, options, extra)
 
 
@@ -243,7 +249,7 @@ def _production(work: Atoms, path: Path, options: MDOptions, step: int,
     dyn = make_dynamics(work, options, _rng(options.seed, step))
     n_chunks = (options.n_steps - step) // options.interval_steps
     report = max(1, n_chunks // 10)
-    with Trajectory(path, "a") as traj:
+    with Trajectory(path, "a", master=True) as traj:
         for k in range(n_chunks):
             dyn.run(options.interval_steps)
             step += options.interval_steps
@@ -263,17 +269,25 @@ def maxwell_boltzmann_momenta(masses_amu: np.ndarray, temperature_K: float,
 
 
 def make_dynamics(atoms: Atoms, options: MDOptions, rng: np.random.Generator) -> MolecularDynamics:
-    """The ASE integrator for ``options.thermostat`` (time units converted from fs)."""
+    """The ASE integrator for ``options.thermostat`` (time units converted from fs).
+
+    The integrator gets a serial communicator: ASE's default would broadcast the
+    thermostat noise from MPI rank 0, which ties together runs that ranks make
+    independently (umbrella windows) and deadlocks when they differ in length. Ranks
+    that do run one MD together draw the same noise anyway, from the same seed.
+    """
     dt = options.timestep_fs * units.fs
     tau = options.thermostat_time_fs * units.fs
     temp = options.temperature_K
+    serial = {"comm": DummyMPI()}
     if options.thermostat == "nve":
-        return VelocityVerlet(atoms, dt)
+        return VelocityVerlet(atoms, dt, **serial)
     if options.thermostat == "langevin":
-        return Langevin(atoms, dt, temperature_K=temp, friction=1.0 / tau, fixcm=False, rng=rng)
+        return Langevin(atoms, dt, temperature_K=temp, friction=1.0 / tau, fixcm=False, rng=rng,
+                        **serial)
     if options.thermostat == "peculiar_bussi":
-        return PeculiarBussi(atoms, dt, temp, tau, rng=rng)
-    return Bussi(atoms, dt, temp, tau, rng=rng)
+        return PeculiarBussi(atoms, dt, temp, tau, rng=rng, **serial)
+    return Bussi(atoms, dt, temp, tau, rng=rng, **serial)
 
 
 def equilibrate_npt(atoms: Atoms, options: MDOptions, npt: NPTOptions) -> None:
@@ -302,7 +316,8 @@ def equilibrate_npt(atoms: Atoms, options: MDOptions, npt: NPTOptions) -> None:
 def _write_frame(traj: Trajectory, work: Atoms, step: int, options: MDOptions,
                  extra: Mapping[str, Any]) -> None:
     snap = Atoms(numbers=work.numbers, positions=work.get_positions(), cell=work.cell,
-                 pbc=work.pbc, momenta=work.get_momenta(), masses=work.get_masses())
+                 pbc=work.pbc, momenta=work.get_momenta(), masses=work.get_masses(),
+                 tags=work.get_tags())
     snap.info = {**extra, "step": step, "time_fs": step * options.timestep_fs,
                  "temperature_K": options.temperature_K, "timestep_fs": options.timestep_fs,
                  "interval_steps": options.interval_steps, "thermostat": options.thermostat,
@@ -315,7 +330,7 @@ def _last_frame(path: Path) -> Atoms | None:
     if not path.exists() or path.stat().st_size == 0:
         return None
     try:
-        return ase.io.read(path, index=-1)
+        return ase.io.read(path, index=-1, parallel=False)
     except (StopIteration, IndexError):
         return None
 
