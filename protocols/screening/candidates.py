@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import ase.db
 import ase.io
 import numpy as np
 from ase import Atoms
@@ -73,6 +74,13 @@ def read_structures(source: FileSource, base_dir: Path) -> list[tuple[str, Atoms
         raise ConfigError(f"{path}: cannot be read as structures ({type(err).__name__}: "
                           f"{err}); check the file and its format") from None
     frames = frames if isinstance(frames, list) else [frames]
+    if (source.format or path.suffix.lstrip(".")) == "db":  # names are key-value pairs there
+        names = [row.get("name") for row in ase.db.connect(str(path)).select()]
+        picked = names[ase.io.formats.string2index(source.index)]
+        for atoms, name in zip(frames, picked if isinstance(picked, list) else [picked],
+                               strict=True):
+            if name:
+                atoms.info["name"] = name
     out = []
     for k, atoms in enumerate(frames):
         if not atoms.pbc.all():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -40,7 +41,9 @@ def site_permutations(atoms: Atoms, *, symprec: float = 0.01) -> np.ndarray:
     Integer array of shape (n_ops, N): row k maps site i to site ``perm[k, i]``.
     """
     cell = (atoms.cell.array, atoms.get_scaled_positions(), atoms.numbers)
-    ops = spglib.get_symmetry(cell, symprec=symprec)
+    with warnings.catch_warnings():  # spglib 2.5+ on its legacy error handling
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ops = spglib.get_symmetry(cell, symprec=symprec)
     if ops is None:
         return np.arange(len(atoms))[None, :]
     frac = atoms.get_scaled_positions()
