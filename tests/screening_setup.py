@@ -18,7 +18,7 @@ SCREEN = {
         "parents": [{"file": "cu.xyz"}],
         "charges": {"Cu": 1.0, "Ag": 1.0},
         "substitutions": [
-            {"name": "V", "vacancies": {"Cu": 1}},
+            {"name": "V", "vacancies": {"Cu": 1}, "allow_charge_change": True},
             {"name": "Ag2", "site": "Cu", "by": "Ag", "count": 2, "max_orderings": 2},
         ],
     },

@@ -69,7 +69,8 @@ def read_structures(source: FileSource, base_dir: Path) -> list[tuple[str, Atoms
         raise ConfigError(f"{path}: structure file not found (give a path relative to the "
                           "screen YAML file)")
     try:
-        frames = ase.io.read(str(path), index=source.index, format=source.format)
+        frames = ase.io.read(str(path), index=source.index, format=source.format,
+                             parallel=False)
     except Exception as err:  # noqa: BLE001 - ASE raises many kinds for unreadable files
         raise ConfigError(f"{path}: cannot be read as structures ({type(err).__name__}: "
                           f"{err}); check the file and its format") from None
@@ -170,10 +171,12 @@ def substitute(name: str, atoms: Atoms, rule: Substitution, *, charges: dict[str
         structures = [_apply_labels(atoms, rule, c) for c in configs]
     before, after = _charge(symbols, charges), _charge(
         structures[0].get_chemical_symbols(), charges) if structures else None
-    if before is not None and after is not None and abs(after - before) > 1e-6:
+    if before is not None and after is not None and abs(after - before) > 1e-6 \
+            and not rule.allow_charge_change:
         raise ConfigError(f"substitution {rule.name}: changes the charge of {name} by "
                           f"{after - before:+g} e; add charge-compensating vacancies (e.g. "
-                          "vacancies: {Li: 1}) or check candidates.charges")
+                          "vacancies: {Li: 1}), check candidates.charges, or set "
+                          "allow_charge_change: true")
     order = _ewald_order(structures, charges)[: rule.max_orderings]
     out = []
     for k, idx in enumerate(order):

@@ -89,6 +89,8 @@ class Substitution(_Strict):
     apply_to: Literal["parents", "all"] = Field(
         "parents", description="the parents only, or also the candidates of the rules before")
     max_orderings: int = Field(5, ge=1, description="symmetry-distinct orderings kept")
+    allow_charge_change: bool = Field(False, description="skip the charge-neutrality check "
+                                      "(metals, or a deliberately charged defect)")
 
     @model_validator(mode="after")
     def _kind(self) -> Substitution:

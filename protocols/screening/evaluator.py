@@ -22,6 +22,7 @@ from ase import Atoms
 from ase.calculators.calculator import BaseCalculator
 from ase.filters import FrechetCellFilter
 from ase.optimize import BFGS, FIRE, LBFGS
+from ase.parallel import DummyMPI
 
 from alearn.uncertainty import Uncertainty, from_results
 
@@ -33,6 +34,9 @@ log = logging.getLogger(__name__)
 __all__ = ["Evaluator", "LoopEvaluator", "Relaxation"]
 
 _OPTIMIZERS = {"FIRE": FIRE, "BFGS": BFGS, "LBFGS": LBFGS}
+# Candidates are independent: under mpirun each rank relaxes and runs MD on its own
+# (ASE's default communicator would pair them up with rank 0's random numbers and files).
+SERIAL = DummyMPI()
 
 
 @dataclass(frozen=True)
@@ -143,7 +147,7 @@ class LoopEvaluator:
                     path_max[key] = max(path_max.get(key, -np.inf), float(value))
 
         target = FrechetCellFilter(work) if options.cell else work
-        opt = _OPTIMIZERS[options.optimizer](target, logfile=None)
+        opt = _OPTIMIZERS[options.optimizer](target, logfile=None, comm=SERIAL)
         opt.attach(record, interval=1)
         try:
             with warnings.catch_warnings():  # FrechetCellFilter's logm of near-unit cells
@@ -160,4 +164,4 @@ class LoopEvaluator:
         return Relaxation(relaxed, energy, int(opt.nsteps), converged, final, path_max)
 
     def md(self, structure: Atoms, path: Path, options: MDOptions) -> None:
-        run_md(structure, self.calculator, path, options=options)
+        run_md(structure, self.calculator, path, options=options, comm=SERIAL)

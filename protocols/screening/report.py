@@ -192,7 +192,7 @@ def export_flagged(store: ScreenStore, summaries: Sequence[CandidateSummary], pa
     flagged = [s for s in summaries if s.flagged]
     frames = [_flagged_structure(store, s) for s in flagged]
     with atomic_path(path) as tmp:
-        ase.io.write(tmp, frames, format="extxyz")
+        ase.io.write(tmp, frames, format="extxyz", parallel=False)
     systems = [{"name": _campaign_name(s.name), "structure": path.name, "index": k,
                 "walkers": 1, "max_selected": 4,
                 "md": {"ensemble": "npt", "temperature_K": float(temperature_K),

@@ -269,6 +269,19 @@ def _as_outcome(row) -> StageOutcome:
                         row.get("zone", "n/a"), atoms, data.get("data", {}))
 
 
+def _raise_any(workers: Workers, failure: BaseException | None) -> None:
+    """Raise ``failure`` here, and on every other rank an error naming it: no rank is
+    left waiting for one that stopped."""
+    notes = workers.allgather(None if failure is None else
+                              f"rank {workers.rank}: {type(failure).__name__}: {failure}")
+    if failure is not None:
+        raise failure
+    others = [n for n in notes if n is not None]
+    if others:
+        raise AlearnError(f"the screen stopped on another rank ({others[0]}); run again to "
+                          "resume")
+
+
 def _threads(workers: Workers) -> int:
     value = os.environ.get("OMP_NUM_THREADS", "")
     return int(value) if value.isdigit() and int(value) > 0 else workers.threads
@@ -325,19 +338,20 @@ def run_screen(cfg: ScreenConfig, workdir: Path, *, workers: Workers | None = No
         me = WorkerIdentity.this_process(workers.rank)
         store.register(me)
         worker = _Worker(cfg, workdir, store, evaluator, me, stopping)
+        failure: BaseException | None = None
         try:
             with Heartbeat(screen_location(workdir, cfg), me.owner, cfg.claim.heartbeat_s):
                 worker.wait_for("reference")
                 worker.drain("candidate")
-        except BaseException:
+        except BaseException as err:  # noqa: BLE001 - passed on to every rank below
+            failure = err
             with contextlib.suppress(Exception):
                 n = store.release(me.owner)
                 log.info("stopped: %d claimed candidate(s) put back in the queue", n)
-            raise
         finally:
             with contextlib.suppress(Exception):
                 store.unregister(me.owner)
-        workers.barrier()
+        _raise_any(workers, failure)
         summary = ScreenSummary(workdir, store.counts())
         if workers.is_writer:
             status = "finished" if summary.finished else "incomplete"

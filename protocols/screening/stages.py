@@ -246,7 +246,7 @@ def _transport_options(traj, cfg: MDStageConfig) -> TransportOptions:
 def _frames(path: Path, every: int) -> list[Atoms]:
     import ase.io
 
-    frames = ase.io.read(str(path), index=f"::{every}")
+    frames = ase.io.read(str(path), index=f"::{every}", parallel=False)
     for atoms in frames:
         atoms.calc = None
     return frames

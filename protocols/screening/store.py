@@ -315,6 +315,12 @@ class ScreenStore:
         return {r[0]: tuple(r[1:]) for r in self._run(
             "SELECT item, state, stage, outcome FROM screen_queue WHERE kind = ?", (kind,))}
 
+    def claim_times(self, kind: str = "candidate") -> list[float]:
+        """When each claimed item of ``kind`` was last claimed (Unix seconds)."""
+        return [float(r[0]) for r in self._run(
+            "SELECT claimed_unix FROM screen_queue WHERE kind = ? AND claimed_unix IS NOT NULL",
+            (kind,))]
+
     def stage_rows(self, name: str) -> dict[str, Any]:
         """The ASE rows of item ``name`` by stage."""
         return {row.get("stage"): row for row in self.db.select(item=name)}
