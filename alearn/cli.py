@@ -117,9 +117,18 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+SCREEN_EPILOG = """exit codes:
+  0    done (every candidate screened, or what is left is held by another live job)
+  1    internal error (a bug: please report it with the traceback)
+  2    user error: bad arguments, configuration, work directory, file or database
+  4    another run holds the work directory
+  128+N  stopped by signal N (130: Ctrl-C, 143: SIGTERM); run again to resume
+docs: docs/screening.md"""
+
+
 def _screen_parsers(sub, common: argparse.ArgumentParser) -> None:
     """``alearn screen`` and ``alearn screen-report`` (docs/screening.md)."""
-    screen = sub.add_parser("screen", parents=[common], epilog=EPILOG,
+    screen = sub.add_parser("screen", parents=[common], epilog=SCREEN_EPILOG,
                             formatter_class=argparse.RawDescriptionHelpFormatter,
                             help="screen candidate structures with a committee, or resume a "
                                  "screen (works under mpirun)",
