@@ -110,10 +110,10 @@ def _one(name: str, rows: dict[str, Any], queue: tuple[str, str, str | None], me
 
 def _hull_of_all(store: ScreenStore, summaries: list[CandidateSummary]) -> list[CandidateSummary]:
     """Add each relaxed candidate's energy above the hull of the references and of all
-    relaxed candidates together."""
+    relaxed candidates together (those whose relaxation passed)."""
     phases = {}
     for row in store.rows(stage="relax"):
-        if row.get("status") != "failed" and row.get("energy_eV") is not None:
+        if row.get("status") == "passed":
             phases[row.get("item")] = HullPhase.from_atoms(row.get("item"), row.toatoms(),
                                                            row.get("energy_eV"))
     out = []

@@ -244,7 +244,7 @@ class _Worker:
             self.wait_for("reference")
             phases = []
             for row in self.store.rows(kind="reference", stage="relax"):
-                if row.get("status") == "failed" or row.get("energy_eV") is None:
+                if row.get("status") != "passed":
                     log.warning("reference %s: %s; left out of the hull", row.get("item"),
                                 row.get("reason"))
                     continue

@@ -5,8 +5,9 @@
     when the committee cannot evaluate it, the structure breaks, the volume
     changes by more than ``max_volume_change``, or (optionally) it does not converge.
 ``stability``
-    energy above the hull of the reference phases (:mod:`.hull`), rejected
-    above ``max_e_above_hull_eV_atom``; without references only the energy is recorded.
+    energy above the hull of the reference phases whose own relaxation passed
+    (:mod:`.hull`), rejected above ``max_e_above_hull_eV_atom``; without
+    references only the energy is recorded.
 ``md_<T>K``
     NVT MD (Bussi) at each temperature, hottest first; self-diffusion of the
     mobile ions from the MSD and their Nernst–Einstein conductivity σ (S/m) with
