@@ -27,6 +27,7 @@ SCREEN = {
         "stability": {"references": [{"file": "cu.xyz"}],
                       "max_e_above_hull_eV_atom": 5.0},
         "md": {"temperatures_K": [1200, 900], "mobile_ions": ["Cu"], "steps": 50,
+               "equilibration_steps": 10,
                "interval_steps": 5, "n_blocks": 2, "timestep_fs": 2.0},
     },
     "uncertainty": {"lo": 0.05, "hi": 5.0},

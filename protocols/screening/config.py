@@ -186,9 +186,13 @@ class MDStageConfig(_Strict):
     mobile_ions: list[str] = Field(default_factory=lambda: ["Li", "Na"],
                                    description="species whose diffusion is measured")
     timestep_fs: float = Field(1.0, gt=0, le=5)
-    steps: int = Field(2000, ge=10)
+    steps: int = Field(2000, ge=10, description="production steps (analysed)")
+    equilibration_steps: int = Field(
+        200, ge=0, description="steps before production, left out of the analysis: the "
+        "velocities drawn at T share their energy with the positions and the thermostat "
+        "brings T back (a multiple of interval_steps)")
     interval_steps: int = Field(10, ge=1, description="steps between two frames")
-    thermostat_time_fs: float = Field(100.0, gt=0)
+    thermostat_time_fs: float = Field(50.0, gt=0)
     n_blocks: int = Field(4, ge=2, description="blocks of the MSD error bar")
     fit_window: tuple[float, float] = Field(
         (0.1, 0.5), description="MSD fit window as fractions of a block's longest lag: short "
@@ -211,8 +215,9 @@ class MDStageConfig(_Strict):
 
     @model_validator(mode="after")
     def _whole_frames(self) -> MDStageConfig:
-        if self.steps % self.interval_steps:
-            raise ValueError(f"md.steps ({self.steps}) must be a multiple of "
+        if self.steps % self.interval_steps or self.equilibration_steps % self.interval_steps:
+            raise ValueError(f"md.steps ({self.steps}) and md.equilibration_steps "
+                             f"({self.equilibration_steps}) must be multiples of "
                              f"md.interval_steps ({self.interval_steps})")
         if self.steps // self.interval_steps < 5 * self.n_blocks:
             raise ValueError("md.steps / md.interval_steps frames must be at least 5 times "

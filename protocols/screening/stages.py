@@ -9,7 +9,8 @@
     (:mod:`.hull`), rejected above ``max_e_above_hull_eV_atom``; without
     references only the energy is recorded.
 ``md_<T>K``
-    NVT MD (Bussi) at each temperature, hottest first; self-diffusion of the
+    NVT MD (Bussi) at each temperature, hottest first, after ``equilibration_steps``
+    left out of the analysis; self-diffusion of the
     mobile ions from the MSD and their Nernst–Einstein conductivity σ (S/m) with
     :mod:`alearn.protocols.transport`; rejected when σ is below ``min_sigma_S_m``
     after the hottest run.
@@ -202,19 +203,21 @@ def md_stage(name: str, relaxed: Atoms, temperature_K: float, evaluator: Evaluat
     if not mobile:
         return StageOutcome(stage, "rejected", f"no mobile ions ({', '.join(cfg.mobile_ions)})")
     options = MDOptions(temperature_K=temperature_K, timestep_fs=cfg.timestep_fs,
-                        n_steps=cfg.steps, interval_steps=cfg.interval_steps,
+                        n_steps=cfg.equilibration_steps + cfg.steps,
+                        interval_steps=cfg.interval_steps,
                         thermostat="bussi", thermostat_time_fs=cfg.thermostat_time_fs,
                         seed=md_seed(seed, name, temperature_K))
     path = folder / f"{stage}.traj"
     evaluator.md(relaxed, path, options)
-    traj = load_trajectory(path)
+    traj = load_trajectory(path, start=cfg.equilibration_steps // cfg.interval_steps)
     frames = _frames(path, cfg.uncertainty_every)
     unc = evaluator.uncertainty(frames)
     info, spread = _md_uncertainty(unc, ucfg)
     zone_name = _zone_name(info, ucfg)
     diffusion = self_diffusion(traj, options=_transport_options(traj, cfg))
     values: dict[str, Any] = {"temperature_K": temperature_K, "volume_A3": traj.volume_A3,
-                              "duration_fs": traj.duration_fs, **spread}
+                              "duration_fs": traj.duration_fs,
+                              "mean_temperature_K": _mean_temperature(path, cfg), **spread}
     sigma = nernst_einstein({s: diffusion[s] for s in mobile}, charges,
                             volume_A3=traj.volume_A3, temperature_K=temperature_K)
     for s in mobile:
@@ -242,6 +245,15 @@ def _transport_options(traj, cfg: MDStageConfig) -> TransportOptions:
     start, end = cfg.fit_window
     window = FitWindow(start * lag_end_fs, end * lag_end_fs)
     return TransportOptions(n_blocks=cfg.n_blocks, diffusion_window=window)
+
+
+def _mean_temperature(path: Path, cfg: MDStageConfig) -> float:
+    """The instantaneous temperature averaged over the production frames (K)."""
+    import ase.io
+
+    frames = ase.io.read(str(path), index=f"{cfg.equilibration_steps // cfg.interval_steps}:",
+                         parallel=False)
+    return float(np.mean([f.info["temperature_inst_K"] for f in frames]))
 
 
 def _frames(path: Path, every: int) -> list[Atoms]:
