@@ -56,6 +56,7 @@ def screen_config(campaign: Path, folder: Path, *, steps: int, reduced: bool) ->
         data["candidates"]["parents"][0]["index"] = "1"  # the vacancy parent only
         data["candidates"]["substitutions"] = data["candidates"]["substitutions"][:2]
         data["stages"]["relax"]["max_steps"] = 20
+        data["stages"]["md"].update(equilibration_steps=20, interval_steps=5, n_blocks=2)
     path = folder / "screen.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -108,7 +109,7 @@ def main() -> None:
                         help="a few candidates and short runs: checks the script, records "
                              "nothing")
     args = parser.parse_args()
-    steps = 60 if args.reduced else args.steps
+    steps = 100 if args.reduced else args.steps
     with tempfile.TemporaryDirectory(prefix="screen-bench-") as tmp:
         folder = Path(tmp)
         config = screen_config(args.campaign, folder, steps=steps, reduced=args.reduced)

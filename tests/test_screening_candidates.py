@@ -101,7 +101,7 @@ def test_config_errors_name_the_key(tmp_path):
     with pytest.raises(ConfigError, match="candidates.substitutions.0.*site and by"):
         screen_config_from_dict({**base, "candidates": {
             "parents": [{"file": "p.xyz"}], "substitutions": [{"name": "a", "site": "Li"}]}})
-    with pytest.raises(ConfigError, match="stages.md.*multiple of md.interval_steps"):
+    with pytest.raises(ConfigError, match="stages.md.*multiples of md.interval_steps"):
         screen_config_from_dict({**base, "stages": {"md": {"steps": 105}}})
     with pytest.raises(ConfigError, match="unknown key"):
         screen_config_from_dict({**base, "stagez": {}})
