@@ -27,12 +27,13 @@ def sigma_vs_stability_figure(summaries: Sequence[CandidateSummary]) -> Figure:
     ax = fig.add_subplot()
     shown = [s for s in summaries if math.isfinite(s.sigma_key) and s.sigma_key > 0]
     for s in shown:
-        e_hull = s.e_above_hull_eV_atom if math.isfinite(s.e_above_hull_eV_atom) \
-            else s.e_above_hull_all_eV_atom
+        own = math.isfinite(s.e_above_hull_eV_atom)
+        e_hull = s.e_above_hull_eV_atom if own else s.e_above_hull_all_eV_atom
         if not math.isfinite(e_hull):
             continue
         colour = _ZONE_COLOURS.get(s.zone, "tab:gray")
         ax.scatter([e_hull * 1000], [s.sigma_key * 10], s=40, edgecolors=colour,
+                   marker="o" if own else "s",
                    facecolors="none" if s.flagged else colour, linewidths=1.5)
         ax.annotate(s.name, (e_hull * 1000, s.sigma_key * 10), fontsize=6,
                     xytext=(3, 3), textcoords="offset points")
@@ -47,6 +48,8 @@ def sigma_vs_stability_figure(summaries: Sequence[CandidateSummary]) -> Figure:
         if zone != "n/a":
             ax.scatter([], [], color=colour, label=zone)
     ax.scatter([], [], facecolors="none", edgecolors="k", label="flagged (open)")
+    ax.scatter([], [], marker="s", facecolors="none", edgecolors="k",
+               label="no reference hull: hull of all")
     ax.legend(fontsize=7, title="committee trust", title_fontsize=7)
     if not shown:
         ax.text(0.5, 0.5, "no candidate has a conductivity yet", ha="center",
