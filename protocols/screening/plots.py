@@ -67,10 +67,11 @@ def uncertainty_figure(summaries: Sequence[CandidateSummary],
                     key=lambda st: (st != "relax", st != "stability", st))
     markers = dict(zip(stages, "osD^v<>ph*", strict=False))
     x = np.arange(len(summaries))
-    for stage in stages:
+    for j, stage in enumerate(stages):
         xs = [k for k, s in enumerate(summaries) if stage in s.stage_uncertainty]
         ys = [max(summaries[k].stage_uncertainty[stage], 1e-4) for k in xs]
-        ax.scatter(xs, ys, marker=markers.get(stage, "o"), label=stage, s=25)
+        shift = 0.5 * (j - (len(stages) - 1) / 2) / max(len(stages), 1)  # side by side
+        ax.scatter(np.array(xs) + shift, ys, marker=markers.get(stage, "o"), label=stage, s=25)
     ax.axhline(ucfg.lo, color="tab:orange", ls="--", lw=1, label=f"lo = {ucfg.lo:g}")
     ax.axhline(ucfg.hi, color="tab:red", ls="--", lw=1, label=f"hi = {ucfg.hi:g}")
     ax.set_yscale("log")
