@@ -147,14 +147,17 @@ def _f(value: float, fmt: str, scale: float = 1.0) -> str:
 
 
 def ranked_table(summaries: Sequence[CandidateSummary]) -> str:
-    """The ranked table: one line per candidate (σ in mS/cm, energies in meV/atom)."""
+    """The ranked table: one line per candidate (σ in mS/cm ± its block standard error,
+    energies in meV/atom ± the committee's energy error per atom)."""
     rows = []
     for s in summaries:
         sigma = _f(s.sigma_key, ".3g", 10.0)
         if math.isfinite(s.sigma_hot_err_S_m) and not math.isfinite(s.sigma_target_S_m):
             sigma += f" ± {_f(s.sigma_hot_err_S_m, '.2g', 10.0)}"
-        rows.append([str(s.rank or "-"), s.name, s.formula,
-                     _f(s.e_above_hull_eV_atom, ".0f", 1000.0),
+        e_hull = _f(s.e_above_hull_eV_atom, ".0f", 1000.0)
+        if math.isfinite(s.e_above_hull_eV_atom) and math.isfinite(s.e_hull_err_eV_atom):
+            e_hull += f" ± {_f(s.e_hull_err_eV_atom, '.0f', 1000.0)}"
+        rows.append([str(s.rank or "-"), s.name, s.formula, e_hull,
                      _f(s.e_above_hull_all_eV_atom, ".0f", 1000.0),
                      _f(s.temperature_hot_K, ".0f"), sigma,
                      _f(s.activation_energy_eV, ".2f"), _f(s.uncertainty, ".3f"),
