@@ -9,8 +9,9 @@
 * :mod:`alearn.protocols.free_energy`: F along a collective variable (histogram,
   umbrella sampling + MBAR), profiles across an interface and the Smoluchowski
   model of transport across it (see docs/free_energy.md).
-* :mod:`alearn.protocols.redox`, :mod:`alearn.protocols.screening`: to come (see
-  their docstrings).
+* :mod:`alearn.protocols.screening`: high-throughput screening of candidate
+  solid electrolytes (``alearn screen``, docs/screening.md).
+* :mod:`alearn.protocols.redox`: to come (see its docstring).
 
 Shared by all of them, at this level: production MD (:mod:`.md`,
 :func:`run_md`; thermostats in :mod:`.thermostats`), trajectory reading
