@@ -225,7 +225,7 @@ def _start_fresh(work: Atoms, path: Path, options: MDOptions, extra: Mapping[str
     if not work.has("momenta") or np.allclose(work.get_momenta(), 0.0):
         work.set_momenta(maxwell_boltzmann_momenta(work.get_masses(), options.temperature_K, rng))
     if options.npt is not None:
-        equilibrate_npt(work, options, options.npt, comm=comm)
+        equilibrate_npt(work, options, options.npt)  # deterministic: no communicator
     path.parent.mkdir(parents=True, exist_ok=True)
     with Trajectory(path, "w", master=_master(comm)) as traj:
         _write_frame(traj, work, 0, options, extra)
@@ -307,15 +307,13 @@ def make_dynamics(atoms: Atoms, options: MDOptions, rng: np.random.Generator, *,
     return Bussi(atoms, dt, temp, tau, rng=rng, **kw)
 
 
-def equilibrate_npt(atoms: Atoms, options: MDOptions, npt: NPTOptions, *,
-                    comm: Any = None) -> None:
+def equilibrate_npt(atoms: Atoms, options: MDOptions, npt: NPTOptions) -> None:
     """Berendsen NPT, then set the cell to its average over the last part (in place)."""
-    kw = _comm_kw(comm)
     dyn = NPTBerendsen(atoms, options.timestep_fs * units.fs, temperature_K=options.temperature_K,
                        pressure_au=npt.pressure_bar * units.bar,
                        taut=options.thermostat_time_fs * units.fs,
                        taup=npt.barostat_time_fs * units.fs,
-                       compressibility_au=npt.compressibility_per_bar / units.bar, **kw)
+                       compressibility_au=npt.compressibility_per_bar / units.bar)
     n_avg = max(1, int(round(npt.average_fraction * npt.n_steps)))
     cells: list[np.ndarray] = []
     try:
