@@ -34,12 +34,25 @@ def sha256_file(path: str | Path) -> str:
 def announce_load(path: str | Path) -> str:
     """Log that ``path`` is about to be unpickled by ``torch.load``; return its SHA-256.
 
-    The record (INFO, logger ``alearn.calculators.model_files``) names the file,
+    The first time a process loads a file (path, size and modification time) the
+    record is INFO (logger ``alearn.calculators.model_files``): it names the file,
     its size and the start of its hash, so that a log shows which files ran code
-    in the process.
+    in the process. Later loads of the same, unchanged file are DEBUG records (a
+    campaign loads its committee several times an iteration) and are not hashed
+    again.
     """
     path = Path(path)
-    sha = sha256_file(path)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    sha = _SEEN.get(key)
+    if sha is not None:
+        log.debug("torch.load %s (sha256 %s..., loaded before)", path, sha[:16])
+        return sha
+    sha = _SEEN[key] = sha256_file(path)
     log.info("torch.load %s (%.1f MB, sha256 %s...): unpickling runs code from the file; "
-             "load only model files you trust", path, path.stat().st_size / 1e6, sha[:16])
+             "load only model files you trust", path, stat.st_size / 1e6, sha[:16])
     return sha
+
+
+#: (resolved path, size, mtime in ns) → SHA-256 of the files announced in this process
+_SEEN: dict[tuple[str, int, int], str] = {}
