@@ -345,7 +345,7 @@ class CommitteeConfig(_Strict):
     foundation_model: Path | None = Field(
         None, description="a mace-torch model file to fine-tune every member from (relative "
         "to the YAML file; never downloaded): the members take its architecture, r_max and "
-        "weights, and committee.model is ignored (docs/foundation.md)")
+        "weights; of committee.model only default_dtype applies (docs/foundation.md)")
     finetuning: FineTuningConfig = FineTuningConfig()
 
     @model_validator(mode="before")

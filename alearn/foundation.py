@@ -184,9 +184,11 @@ def check_foundation(cfg: CampaignConfig, atomic_numbers: Sequence[int]) -> Foun
     log.info("foundation model %s: %s, r_max %.2f Å, %d interactions, %s, elements %s",
              path, info.model_class, info.r_max_A, info.num_interactions, info.hidden_irreps,
              "".join(chemical_symbols[z] for z in info.atomic_numbers))
-    if cfg.committee.model.model_fields_set:
-        log.warning("committee.model is ignored: members fine-tuned from %s take its "
-                    "architecture (r_max %.2f Å, %s)", path, info.r_max_A, info.hidden_irreps)
+    ignored = sorted(cfg.committee.model.model_fields_set - {"default_dtype"})
+    if ignored:
+        log.warning("committee.model.%s ignored: members fine-tuned from %s take its "
+                    "architecture (r_max %.2f Å, %s); only default_dtype applies",
+                    "/".join(ignored), path, info.r_max_A, info.hidden_irreps)
     return info
 
 
