@@ -151,6 +151,17 @@ def test_perturbation_scales_with_the_noise(tiny_foundation):
     assert all(0.03 < d < 0.3 for d in deltas[1])  # ~0.1 of the RMS per tensor
 
 
+def test_most_diverse_keeps_the_start_and_the_farthest_frames():
+    from ase import Atoms
+
+    from alearn.bootstrap import most_diverse
+
+    shifts = [0.0, 0.1, 0.11, 0.5, 0.52, 1.0, 1.01]  # three clusters beside the start
+    frames = [Atoms("Cu", positions=[[x, 0, 0]]) for x in shifts]
+    kept = most_diverse(frames, 4, lambda a: a.positions[0], np.random.default_rng(0))
+    assert [a.positions[0, 0] for a in kept] == [0.0, 0.11, 0.5, 1.01]  # one per cluster
+
+
 # --------------------------------------------------------------------------- E0s
 def test_estimated_e0s_correct_the_foundation_by_least_squares(tiny_foundation):
     info = inspect_foundation(tiny_foundation)
