@@ -113,7 +113,46 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("workdir", type=Path, help="the campaign's work directory")
     report.add_argument("-o", "--output", type=Path, default=None,
                         help="HTML file to write (default: WORKDIR/report.html)")
+    _screen_parsers(sub, common)
     return p
+
+
+SCREEN_EPILOG = """exit codes:
+  0    done (every candidate screened, or what is left is held by another live job)
+  1    internal error (a bug: please report it with the traceback)
+  2    user error: bad arguments, configuration, work directory, file or database
+  4    another run holds the work directory
+  128+N  stopped by signal N (130: Ctrl-C, 143: SIGTERM); run again to resume
+docs: docs/screening.md"""
+
+
+def _screen_parsers(sub, common: argparse.ArgumentParser) -> None:
+    """``alearn screen`` and ``alearn screen-report`` (docs/screening.md)."""
+    screen = sub.add_parser("screen", parents=[common], epilog=SCREEN_EPILOG,
+                            formatter_class=argparse.RawDescriptionHelpFormatter,
+                            help="screen candidate structures with a committee, or resume a "
+                                 "screen (works under mpirun)",
+                            description="Generate candidates, relax them, price their "
+                                        "stability and run hot MD for their conductivity, "
+                                        "with the committee's uncertainty; resumes where it "
+                                        "stopped. See docs/screening.md.")
+    screen.add_argument("config", type=Path, help="screen YAML file (see docs/screening.md)")
+    screen.add_argument("--workdir", type=Path, default=None,
+                        help="work directory (default: runs/<config name>)")
+    report = sub.add_parser("screen-report", parents=[common],
+                            help="print a screen's ranked table and write its plots",
+                            description="Rank the screened candidates, write the plots (σ "
+                                        "against stability, uncertainty) and optionally export "
+                                        "the flagged ones for a campaign; only reads.")
+    report.add_argument("workdir", type=Path, help="the screen's work directory")
+    report.add_argument("-o", "--output", type=Path, default=None,
+                        help="folder for the plots (default: WORKDIR/report)")
+    report.add_argument("--json", action="store_true",
+                        help="every candidate's results as JSON instead of the table")
+    report.add_argument("--export-flagged", type=Path, default=None, metavar="FILE.extxyz",
+                        help="write the flagged candidates (outside the trust window) to "
+                             "this extxyz file and a campaign systems: snippet beside it "
+                             "(FILE.yaml)")
 
 
 def campaign_workdir(workdir: Path) -> Path:
@@ -214,9 +253,33 @@ def _report(workdir: Path, output: Path | None) -> None:
     print(f"wrote {output}")
 
 
+def _screen(args: argparse.Namespace) -> int:
+    from alearn.protocols.screening.cli import screen
+
+    try:
+        summary = screen(args.config, args.workdir)
+    except CampaignInterrupted as stop:
+        workdir = args.workdir or Path("runs") / args.config.stem
+        print(f"alearn: stopped by {stop.signal_name}: this run's claimed candidates were put "
+              f"back in the queue; resume with: alearn screen {args.config} --workdir "
+              f"{workdir}", file=sys.stderr)
+        return EXIT_SIGNAL + signal.Signals[stop.signal_name]
+    if _is_writer():
+        print(f"screen {'finished' if summary.finished else 'stopped'}: {summary.line()} in "
+              f"{summary.workdir}")
+    return Exit.OK
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         return _run(args)
+    if args.command == "screen":
+        return _screen(args)
+    if args.command == "screen-report":
+        from alearn.protocols.screening.cli import screen_report
+
+        screen_report(args.workdir, output=args.output, as_json=args.json,
+                      export=args.export_flagged)
     if args.command == "status":
         print_status(args.workdir, wide=args.wide, as_json=args.json)
     elif args.command == "export":

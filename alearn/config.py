@@ -164,10 +164,11 @@ class SystemConfig(_Strict):
     def _one_condition_per_walker(self) -> SystemConfig:
         where = f"systems[{self.name}]"
         for key, what in (("temperature_K", "temperature"), ("pressure_bar", "pressure")):
+            whats = what + "s"
             values = getattr(self.md, key)
             if isinstance(values, list) and len(values) != self.walkers:
                 raise ValueError(
-                    f"{where}.md.{key} lists {len(values)} values but {where}.walkers is "
+                    f"{where}.md.{key} lists {len(values)} {whats} but {where}.walkers is "
                     f"{self.walkers}; give one {what} per walker (a list of {self.walkers}), "
                     f"one number for all walkers, or set walkers: {len(values)}")
         return self

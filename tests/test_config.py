@@ -270,7 +270,7 @@ def test_a_ramp_reaches_the_declared_conditions():
 
 
 @pytest.mark.parametrize("md, fragment", [
-    ({"pressure_bar": [1.0, 2.0, 3.0]}, "md.pressure_bar lists 3 values but"),
+    ({"pressure_bar": [1.0, 2.0, 3.0]}, "md.pressure_bar lists 3 pressures but"),
     ({"ramp": {"iterations": 2, "from_temperature_K": 300}, "temperature_ramp_K": [300, 500]},
      "md.ramp and md.temperature_ramp_K both set"),
     ({"ramp": {"iterations": 0, "from_temperature_K": 300}}, "md.ramp.iterations"),
