@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import shutil
 import time
 from pathlib import Path
@@ -302,8 +303,8 @@ def main() -> None:
                                "scratch": spread_quality(scratch_models[-1][1], test)},
         "readout_modes_first_committee": diversity_study(found, args.workdir, test),
         "wall_s": round(time.perf_counter() - t0, 1),
-        "machine": "2 cores shared with other jobs (load average ~10): wall times are "
-                   "several times those of an idle machine",
+        "iterations": args.iterations,
+        "load_average_1min_at_end": round(os.getloadavg()[0], 1),
     }, __file__)
 
 
