@@ -16,6 +16,10 @@ frames per system, the unperturbed start structure first:
     run equilibrates, then gives a frame every ``sample_interval`` steps
     (:func:`md_frames`). Broken frames (:func:`alearn.uncertainty.broken_structure`)
     are not taken: the run starts again from its start with new velocities.
+    The calculator may be the committee's foundation model (``kind: foundation``,
+    as aims-PAX starts); with ``md.oversample`` k > 1 the runs give k times the
+    frames and farthest-point sampling in the foundation's descriptor space keeps
+    the most diverse (:func:`most_diverse`).
 
 Randomness (strains, velocities, Langevin noise) comes from the generator
 passed in, so a campaign with a fixed seed gets the same frames.
@@ -53,7 +57,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = ["MDRun", "bootstrap_frames", "campaign_frames", "check_md_calculator",
-           "md_calculator", "md_frames", "md_runs", "perturbed_copies"]
+           "md_calculator", "md_frames", "md_runs", "most_diverse", "perturbed_copies"]
 
 KEY = "initial_data.bootstrap.md"
 # Runs are serial, on the writer rank: no random numbers broadcast over MPI ranks.
@@ -85,8 +89,10 @@ def campaign_frames(cfg: CampaignConfig, starts: dict[str, Atoms], rng: np.rando
     if boot.method == "md" and boot.n_per_system > 1:
         for name, start in starts.items():
             check_md_calculator(cfg, start, f"systems[{name}]")
-        md_calculator(cfg)  # a calculator that cannot be built fails here, before any MD
+        calc = md_calculator(cfg)  # one that cannot be built fails here, before any MD
         make_calc = partial(md_calculator, cfg)
+        if boot.md.calculator is not None and boot.md.calculator.kind == "foundation":
+            make_calc = partial(_same, calc)  # a model keeps no state between runs
     return [(a, name) for name, start in starts.items()
             for a in bootstrap_frames(start, boot, rng, make_calc=make_calc,
                                       ucfg=cfg.uncertainty, where=f"systems[{name}]")]
@@ -124,7 +130,30 @@ def bootstrap_frames(atoms: Atoms, cfg: BootstrapConfig, rng: np.random.Generato
         return [atoms.copy()]
     if make_calc is None:
         raise ValueError("bootstrap method md needs make_calc (e.g. md_calculator)")
-    return md_frames(atoms, cfg, make_calc, rng, ucfg=ucfg or UncertaintyConfig(), where=where)
+    ucfg = ucfg or UncertaintyConfig()
+    if cfg.md.oversample == 1:
+        return md_frames(atoms, cfg, make_calc, rng, ucfg=ucfg, where=where)
+    pool_size = 1 + (cfg.n_per_system - 1) * cfg.md.oversample
+    pool = md_frames(atoms, cfg.model_copy(update={"n_per_system": pool_size}), make_calc, rng,
+                     ucfg=ucfg, where=where)
+    return most_diverse(pool, cfg.n_per_system, make_calc().descriptors, rng)
+
+
+def most_diverse(frames: list[Atoms], n: int, descriptors: Callable[[Atoms], np.ndarray],
+                 rng: np.random.Generator) -> list[Atoms]:
+    """The first frame and the ``n - 1`` others that farthest-point sampling picks in the
+    (standardized) descriptor space, starting from the first, in the order of ``frames``."""
+    from alearn.selection import select
+
+    features = np.array([descriptors(f) for f in frames])
+    first = np.zeros(len(frames))
+    first[0] = 1.0  # FPS starts from the most "uncertain" frame: the start structure
+    picks = select(features, first, n, method="fps", rng=rng)
+    return [frames[i] for i in sorted(int(i) for i in picks)]
+
+
+def _same(calc: BaseCalculator) -> BaseCalculator:
+    return calc
 
 
 def _strained(atoms: Atoms, strain_max: float, rng: np.random.Generator) -> Atoms:
@@ -169,7 +198,8 @@ def md_calculator(cfg: CampaignConfig) -> BaseCalculator:
 
     ``initial_data.bootstrap.md.calculator`` when given, else the campaign's
     ``baseline`` (with its D3 term, if any). A GPAW calculator runs on one
-    rank (the bootstrap runs on the writer rank only).
+    rank (the bootstrap runs on the writer rank only). ``kind: foundation``: the
+    committee's foundation model (:func:`alearn.foundation.foundation_calculator`).
 
     Raises
     ------
@@ -180,6 +210,10 @@ def md_calculator(cfg: CampaignConfig) -> BaseCalculator:
     from alearn.baselines import make_baseline
 
     bcfg, key = _calculator_section(cfg)
+    if bcfg.kind == "foundation":
+        from alearn.foundation import foundation_calculator
+
+        return foundation_calculator(cfg)
     try:
         communicator = None
         if bcfg.kind == "gpaw":
@@ -204,6 +238,10 @@ def check_md_calculator(cfg: CampaignConfig, atoms: Atoms, where: str) -> None:
     if md.calculator is None:
         return
     bcfg, key = md.calculator, f"{KEY}.calculator"
+    if bcfg.kind == "foundation":  # elements: checked with the foundation (preflight)
+        log.info("%s: bootstrap MD on the foundation model (%s), which takes no charge "
+                 "or spin", where, cfg.committee.foundation_model)
+        return
     keys = Keys(prefix=f"{key}.{bcfg.kind}", subject=f"{key}.kind '{bcfg.kind}'")
     method(bcfg.kind).check_atoms(atoms, where, section(bcfg), keys=keys)
     mine, target = total_charge(bcfg), total_charge(cfg.oracle)

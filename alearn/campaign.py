@@ -40,6 +40,7 @@ from alearn.config import CampaignConfig, load_config
 from alearn.database import claim, naming_errors
 from alearn.database import location as dataset_location
 from alearn.dataset import Candidate, Dataset
+from alearn.e0s import known_before_labels
 from alearn.errors import CampaignStopped, ConfigError
 from alearn.exploration import (
     WalkerSpec,
@@ -50,9 +51,12 @@ from alearn.exploration import (
     walker_done,
     walker_frames,
 )
+from alearn.finetuning import FineTuneStart, remove_written, start_files
+from alearn.foundation import FoundationModel, record_foundation
 from alearn.label_checks import exclude_absurd_labels
 from alearn.labeling import label_pending, record_user_labels, retry_failed
 from alearn.methods import total_charge
+from alearn.model_provenance import models_sha256, verify_models
 from alearn.oracles import make_oracle, settings_hash
 from alearn.parallel import Workers
 from alearn.preflight import check_before_labels
@@ -125,6 +129,7 @@ class Campaign:
         self.starts: dict[str, Atoms] = {}
         self.initial_frames: list[Atoms] = []
         self.atomic_numbers: list[int] = []
+        self.foundation: FoundationModel | None = None  # committee.foundation_model, checked
         self.retry_failed = retry_failed
         self.stopping = threading.Event()  # set by SIGTERM/SIGINT: finish nothing more
 
@@ -167,8 +172,9 @@ class Campaign:
         self.atomic_numbers = sorted(int(z) for z in elements)
         n_initial = len(self.initial_frames) or \
             self.cfg.initial_data.bootstrap.n_per_system * len(self.cfg.systems)
-        check_before_labels(self.cfg, atomic_numbers=self.atomic_numbers,
-                            n_initial_frames=None if self.stages.done(0, "init") else n_initial)
+        self.foundation = check_before_labels(
+            self.cfg, atomic_numbers=self.atomic_numbers,
+            n_initial_frames=None if self.stages.done(0, "init") else n_initial)
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> CampaignResult:
@@ -194,7 +200,10 @@ class Campaign:
             with report.log_to_file(self.workdir / "alearn.log", enabled=writer):
                 if self.retry_failed and writer:
                     retry_failed(self.ds, self.workdir / "labels")
-                _ = self.e0s  # isolated atoms first: a failure shows before labels are paid
+                if self.foundation is not None and writer:
+                    record_foundation(self.workdir, self.foundation)
+                if known_before_labels(self.cfg):
+                    _ = self.e0s  # isolated atoms first: a failure shows before labels are paid
                 self._initial_data()
                 status, last = self._iterate()
                 result = CampaignResult(self.workdir, status, last,
@@ -305,11 +314,17 @@ class Campaign:
         self._ensure_baselines()
         data = self._committee_data()
         previous = self._previous_models(it)
-        _, times = train_committee(self.cfg.committee, data,
-                                   out_dir=self.stages.iter_dir(it) / "committee",
-                                   seed=self.cfg.seed, iteration=it, previous=previous,
-                                   workers=self.workers)
+        start = self._foundation_start(it) if previous is None else None
+        paths, times = train_committee(self.cfg.committee, data,
+                                       out_dir=self.stages.iter_dir(it) / "committee",
+                                       seed=self.cfg.seed, iteration=it, previous=previous,
+                                       workers=self.workers, start=start)
         if self.workers.is_writer:
+            hashes = {"models_sha256": models_sha256(paths),
+                      "start_sha256": models_sha256(sorted(set(
+                          previous or (start.models if start else ())))),
+                      "foundation_sha256": self.foundation.sha256 if start else None}
+            remove_written(start)
             metrics = validate_and_calibrate(self.calculator(it), data.valid,
                                              self.stages.iter_dir(it), self.cfg.uncertainty)
             self.stages.mark(it, "train", {"wall_s": time.perf_counter() - t0,
@@ -317,7 +332,7 @@ class Campaign:
                                            "member_wall_s": times,
                                            "warm_start": previous is not None,
                                            "target": self.target.tag, "e0s": data.e0s,
-                                           **metrics})
+                                           **hashes, **metrics})
             report.learning_curve(self.workdir, target=self.cfg.stop.accurate_ratio)
         self.workers.barrier()
 
@@ -338,17 +353,36 @@ class Campaign:
         from alearn.e0s import reference_energies
 
         return reference_energies(self.cfg, self.atomic_numbers, workdir=self.workdir,
-                                  workers=self.workers)
+                                  workers=self.workers, foundation=self.foundation,
+                                  training_frames=lambda: self._training_frames("train"))
 
     def _train_on_stress(self) -> bool:
         return stress_in_loss(self.cfg, self.starts.values())
 
     def _previous_models(self, it: int) -> list[Path] | None:
-        if it <= 1 or not self.cfg.committee.warm_start:
+        """The members to warm-start from (checked against their recorded hashes); None
+        without warm starts, and with replay (each iteration starts from the foundation)."""
+        if it <= 1 or not self.cfg.committee.warm_start or (
+                self.foundation is not None and self.cfg.committee.finetuning.replay):
             return None
         prev = self.stages.iter_dir(it - 1) / "committee"
         paths = [prev / f"member_{k}.model" for k in range(self.cfg.committee.size)]
-        return paths if all(p.is_file() for p in paths) else None
+        if not all(p.is_file() for p in paths):
+            return None
+        verify_models(paths, (self.stages.done(it - 1, "train") or {}).get("models_sha256"),
+                      marker=self.stages.iter_dir(it - 1) / "train.done.json")
+        return paths
+
+    def _foundation_start(self, it: int) -> FineTuneStart | None:
+        """The start files of iteration ``it``'s members from the foundation model, or None."""
+        if self.foundation is None:
+            return None
+        start = None
+        if self.workers.is_writer:
+            start = start_files(self.cfg, self.foundation, self.e0s,
+                                out_dir=self.stages.iter_dir(it) / "committee",
+                                seed=self.cfg.seed, iteration=it)
+        return self.workers.bcast(start)
 
     def calculator(self, it: int):
         """The committee of iteration ``it`` (on top of the baseline, for Δ-ML)."""

@@ -19,6 +19,7 @@ from ase.data import chemical_symbols
 from pydantic import Field, ValidationError, field_validator, model_serializer, model_validator
 
 from alearn.errors import ConfigError
+from alearn.foundation_config import FineTuningConfig, ReplayConfig  # noqa: F401 - re-exported
 from alearn.reference_config import (  # noqa: F401 - part of the schema, re-exported
     BaselineConfig,
     CalculatorSettings,
@@ -174,12 +175,29 @@ class SystemConfig(_Strict):
 
 
 # --------------------------------------------------------------------------- data
+class BootstrapCalculatorConfig(BaselineConfig):
+    """The bootstrap MD's calculator: a cheap method in the ``baseline:`` schema, or
+    ``kind: foundation``, the committee's foundation model (``committee.foundation_model``)."""
+
+    kind: Literal["xtb", "gpaw", "calculator", "emt", "foundation"]
+
+    @model_validator(mode="after")
+    def _no_d3_on_a_foundation(self) -> BootstrapCalculatorConfig:
+        if self.kind == "foundation" and self.d3 is not None:
+            raise ValueError("kind 'foundation' runs the foundation model as it is; remove d3")
+        return self
+
+
 class BootstrapMDConfig(_Strict):
     """Short Langevin NVT runs of each start structure on a cheap calculator."""
 
-    calculator: BaselineConfig | None = Field(
+    calculator: BootstrapCalculatorConfig | None = Field(
         None, description="the cheap method, in the baseline: schema (kind xtb, emt, gpaw or "
-        "calculator); default: the campaign's baseline")
+        "calculator), or {kind: foundation} (committee.foundation_model); default: the "
+        "campaign's baseline")
+    oversample: int = Field(
+        1, ge=1, description="kind foundation: run this many times the frames needed and keep "
+        "the most diverse (farthest-point sampling in the foundation's descriptor space)")
     temperatures_K: tuple[float, ...] = Field(
         (300.0, 500.0), description="one run per temperature (and per cell)")
     strained_cells: int = Field(
@@ -201,6 +219,14 @@ class BootstrapMDConfig(_Strict):
             raise ValueError("empty list; give at least one temperature (K), e.g. [300, 500]")
         _positive_temperatures(list(value))
         return value
+
+    @model_validator(mode="after")
+    def _oversample_needs_descriptors(self) -> BootstrapMDConfig:
+        if self.oversample > 1 and (self.calculator is None or
+                                    self.calculator.kind != "foundation"):
+            raise ValueError("oversample picks frames in the foundation model's descriptor "
+                             "space: it needs calculator: {kind: foundation}; remove oversample")
+        return self
 
 
 class BootstrapConfig(_Strict):
@@ -286,12 +312,15 @@ class TrainingConfig(_Strict):
     resume_after_s: float = Field(
         300.0, ge=0, description="a member killed after training this long (s) resumes from "
         "its last checkpoint; a shorter attempt is redone from scratch (bit-reproducible)")
-    e0s: Literal["isolated", "average"] | dict[str, float] = Field(
+    e0s: Literal["isolated", "average", "estimated", "foundation"] | dict[str, float] = Field(
         "isolated", description="per-element reference energies: 'isolated' (free-atom "
         "energies from the oracle, minus the baseline's for Δ-ML; computed once, stored in "
         "<workdir>/e0s.json, see alearn.e0s), 'average' (mace-torch's least-squares fit, "
         "refitted at every training), or per-element eV, e.g. {H: -13.6, O: -2041.8}; a "
-        "mapping must cover every element of the systems")
+        "mapping must cover every element of the systems. With committee.foundation_model "
+        "also 'estimated' (the default there: the foundation's E0s corrected by mace-torch's "
+        "least-squares fit of oracle − foundation energies on the first training frames) or "
+        "'foundation' (the foundation's own E0s); see docs/foundation.md")
 
     @field_validator("e0s")
     @classmethod
@@ -314,6 +343,38 @@ class CommitteeConfig(_Strict):
         "concurrently to fill the cores. Fixed, so results do not depend on the rank count")
     model: ModelConfig = ModelConfig()
     training: TrainingConfig = TrainingConfig()
+    foundation_model: Path | None = Field(
+        None, description="a mace-torch model file to fine-tune every member from (relative "
+        "to the YAML file; never downloaded): the members take its architecture, r_max and "
+        "weights; of committee.model only default_dtype applies (docs/foundation.md)")
+    finetuning: FineTuningConfig = FineTuningConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _estimated_e0s_by_default(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("foundation_model") is not None:
+            training = data.get("training")
+            if training is None or (isinstance(training, dict) and "e0s" not in training):
+                data = {**data, "training": {**(training or {}), "e0s": "estimated"}}
+        return data
+
+    @model_validator(mode="after")
+    def _foundation_settings(self) -> CommitteeConfig:
+        e0s = self.training.e0s
+        if self.foundation_model is None:
+            if self.finetuning != FineTuningConfig():
+                raise ValueError("committee.finetuning is set but there is no "
+                                 "committee.foundation_model to fine-tune from")
+            if e0s in ("estimated", "foundation"):
+                raise ValueError(f"committee.training.e0s '{e0s}' takes the E0s of "
+                                 "committee.foundation_model, which is not set; use 'isolated'")
+        elif e0s == "average":
+            raise ValueError(
+                "committee.training.e0s 'average' with a foundation model: mace-torch refits "
+                "it for every member and replaces it with the foundation's E0s when the "
+                "systems hold all of the foundation's elements; use 'estimated' (the "
+                "default), 'foundation', 'isolated' or a mapping")
+        return self
 
 
 # --------------------------------------------------------------------------- AL logic
@@ -431,6 +492,20 @@ class CampaignConfig(_Strict):
             raise ValueError("give a PostgreSQL URL, postgresql://user@host:port/dbname, or "
                              "leave dataset out for WORKDIR/dataset.db (SQLite)")
         return value
+
+    @model_validator(mode="after")
+    def _foundation(self) -> CampaignConfig:
+        calc = self.initial_data.bootstrap.md.calculator
+        if calc is not None and calc.kind == "foundation" and \
+                self.committee.foundation_model is None:
+            raise ValueError("initial_data.bootstrap.md.calculator kind 'foundation' runs MD with "
+                             "committee.foundation_model, which is not set; set it, or choose "
+                             "another kind (xtb, emt, gpaw, calculator)")
+        if self.committee.foundation_model is not None and self.baseline is not None:
+            raise ValueError("committee.foundation_model and baseline: both set; a foundation "
+                             "model predicts whole energies, not a correction to a baseline; "
+                             "remove one of them")
+        return self
 
     @model_validator(mode="after")
     def _bootstrap_md_calculator(self) -> CampaignConfig:

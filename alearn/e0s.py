@@ -54,12 +54,13 @@ from alearn.state import read_json, write_json_atomic
 
 if TYPE_CHECKING:
     from alearn.config import BaselineConfig, CampaignConfig, OracleConfig
+    from alearn.foundation import FoundationModel
     from alearn.parallel import Workers
 
 log = logging.getLogger(__name__)
 
 __all__ = ["E0S_FILE", "RECIPE", "E0sFailed", "baseline_atom_energies", "isolated_e0s",
-           "oracle_atom_energies", "reference_energies"]
+           "known_before_labels", "oracle_atom_energies", "reference_energies"]
 
 E0S_FILE = "e0s.json"
 #: worker folders of the oracle's atoms (kept after a failure, for inspection)
@@ -75,8 +76,16 @@ class E0sFailed(AlearnError):
     and says how to go on."""
 
 
+def known_before_labels(cfg: CampaignConfig) -> bool:
+    """Whether the E0s can be had before any label: all but ``estimated``, which
+    fits them to the first training frames (:mod:`alearn.foundation`)."""
+    return cfg.committee.training.e0s != "estimated"
+
+
 def reference_energies(cfg: CampaignConfig, atomic_numbers: Sequence[int], *, workdir: Path,
-                       workers: Workers) -> str | dict[str, float]:
+                       workers: Workers, foundation: FoundationModel | None = None,
+                       training_frames: Callable[[], Sequence[Atoms]] | None = None
+                       ) -> str | dict[str, float]:
     """The per-element reference energies a campaign's committee trains with.
 
     Parameters
@@ -90,11 +99,17 @@ def reference_energies(cfg: CampaignConfig, atomic_numbers: Sequence[int], *, wo
     workers
         The campaign's ranks; every rank calls this.
 
+    foundation, training_frames
+        For ``"foundation"`` and ``"estimated"``: the foundation model, and what
+        gives the labeled training frames (called only to estimate E0s not yet
+        stored, see :func:`alearn.foundation.foundation_reference_energies`).
+
     Returns
     -------
     The mapping element → eV of ``committee.training.e0s`` when it is one,
     ``"average"`` (mace-torch fits them), or, for ``"isolated"``, element →
-    isolated-atom E0 (eV) from :func:`isolated_e0s`.
+    isolated-atom E0 (eV) from :func:`isolated_e0s`; for ``"foundation"`` and
+    ``"estimated"``, element → E0 (eV) from the foundation model.
     """
     e0s = cfg.committee.training.e0s
     if not isinstance(e0s, str):
@@ -102,6 +117,14 @@ def reference_energies(cfg: CampaignConfig, atomic_numbers: Sequence[int], *, wo
     if e0s == "average":
         return e0s
     symbols = [chemical_symbols[z] for z in sorted(set(atomic_numbers))]
+    if e0s in ("foundation", "estimated"):
+        from alearn.foundation import foundation_reference_energies
+
+        if foundation is None or training_frames is None:
+            raise AlearnError(f"committee.training.e0s '{e0s}' needs the foundation model "
+                              "and the training frames")
+        return foundation_reference_energies(cfg, foundation, symbols, workdir=workdir,
+                                             workers=workers, training_frames=training_frames)
     return isolated_e0s(cfg, symbols, workdir=workdir, workers=workers)
 
 

@@ -16,10 +16,11 @@ from ase.data import chemical_symbols
 
 from alearn.config import CampaignConfig
 from alearn.errors import ConfigError
+from alearn.foundation import FoundationModel, check_foundation
 
 
 def check_before_labels(cfg: CampaignConfig, *, atomic_numbers: Sequence[int],
-                        n_initial_frames: int | None) -> None:
+                        n_initial_frames: int | None) -> FoundationModel | None:
     """Refuse settings with which the first committee training would fail.
 
     Parameters
@@ -34,6 +35,11 @@ def check_before_labels(cfg: CampaignConfig, *, atomic_numbers: Sequence[int],
         systems. None skips the check of the training-set size (e.g. when a
         resumed campaign's initial data is already labeled).
 
+    Returns
+    -------
+    The foundation model (``committee.foundation_model``) as checked by
+    :func:`alearn.foundation.check_foundation` (file, heads, elements), or None.
+
     Raises
     ------
     ConfigError
@@ -43,6 +49,7 @@ def check_before_labels(cfg: CampaignConfig, *, atomic_numbers: Sequence[int],
     check_e0s(cfg.committee.training.e0s, atomic_numbers)
     if n_initial_frames is not None:
         check_initial_training_size(cfg, n_initial_frames)
+    return check_foundation(cfg, atomic_numbers)
 
 
 def check_device(device: str) -> None:

@@ -32,13 +32,15 @@ from alearn.attempts import new_attempt
 from alearn.children import run_supervised
 from alearn.config import CommitteeConfig
 from alearn.errors import AlearnError
+from alearn.model_provenance import verify_models
 from alearn.procenv import worker_env
 from alearn.progress import training_progress
 from alearn.seeding import derive_seed
-from alearn.state import write_extxyz
+from alearn.state import read_json, write_extxyz
 
 if TYPE_CHECKING:
-    from alearn.config import BaselineConfig, CampaignConfig
+    from alearn.config import BaselineConfig, CampaignConfig, ReplayConfig
+    from alearn.finetuning import FineTuneStart
     from alearn.parallel import Workers
 
 log = logging.getLogger(__name__)
@@ -93,9 +95,14 @@ class MemberJob:
     model_path
         Where the finished model is placed (atomically).
     init_model
-        Previous weights to warm-start from, or None for a fresh model.
+        Weights to start from (mace-torch's ``--foundation_model``): the previous
+        iteration's member (warm start), a foundation model's start file
+        (:mod:`alearn.finetuning`), or None for a fresh model.
     epochs
         ``--max_num_epochs``.
+    replay
+        Replay data for multihead fine-tuning from ``init_model`` (absolute
+        ``file``), or None.
     """
 
     index: int
@@ -105,6 +112,7 @@ class MemberJob:
     model_path: Path
     init_model: Path | None
     epochs: int
+    replay: ReplayConfig | None = None
 
 
 def member_subsets(n_frames: int, size: int, method: str, rng: np.random.Generator
@@ -213,7 +221,13 @@ def mace_arguments(cfg: CommitteeConfig, job: MemberJob, *, atomic_numbers: Sequ
         args["valid_file"] = job.valid_file
     if job.init_model is not None:
         args["foundation_model"] = job.init_model
-        args["multiheads_finetuning"] = False
+        args["multiheads_finetuning"] = job.replay is not None
+    if job.init_model is not None and job.replay is not None:
+        replay = job.replay
+        args["pt_train_file"] = replay.file
+        args["heads"] = {"Default": {}, "pt_head": {
+            "energy_key": replay.energy_key, "forces_key": replay.forces_key,
+            "stress_key": replay.stress_key}}
     return [f"--{k}={v}" for k, v in args.items()] + ["--save_cpu"]
 
 
@@ -271,21 +285,32 @@ def write_committee_data(jobs: Sequence[MemberJob], subsets: Sequence[np.ndarray
 
 
 def plan_committee(cfg: CommitteeConfig, *, n_train: int, out_dir: Path, seed: int,
-                   iteration: int, previous: Sequence[Path] | None) -> tuple[list[MemberJob],
-                                                                                 list[np.ndarray]]:
-    """Jobs and training-frame subsets of the K members of one iteration."""
+                   iteration: int, previous: Sequence[Path] | None,
+                   start: FineTuneStart | None = None) -> tuple[list[MemberJob],
+                                                                list[np.ndarray]]:
+    """Jobs and training-frame subsets of the K members of one iteration.
+
+    Members warm-start from ``previous`` (when ``cfg.warm_start``), else fine-tune
+    from ``start`` (a foundation model, :mod:`alearn.finetuning`), else train afresh.
+    """
     rng = np.random.default_rng(derive_seed(seed, "subsets", iteration))
     subsets = member_subsets(n_train, cfg.size, cfg.subsampling, rng)
     warm = cfg.warm_start and previous is not None and len(previous) == cfg.size
     epochs = cfg.training.max_num_epochs
     if warm:
         epochs = cfg.training.warm_start_epochs or max(1, epochs // 2)
+    inits: Sequence[Path | None] = [None] * cfg.size
+    if warm:
+        inits = [Path(p) for p in previous]
+    elif start is not None:
+        inits = list(start.models)
     jobs = [
         MemberJob(index=k, seed=derive_seed(seed, "member", iteration, k) % (2**31 - 1),
                   train_file=out_dir / f"member_{k}_train.xyz",
                   valid_file=out_dir / "valid.xyz",
                   model_path=out_dir / f"member_{k}.model",
-                  init_model=Path(previous[k]) if warm else None, epochs=epochs)
+                  init_model=inits[k], epochs=epochs,
+                  replay=start.replay if start is not None and not warm else None)
         for k in range(cfg.size)
     ]
     return jobs, subsets
@@ -328,20 +353,22 @@ def stress_in_loss(cfg: CampaignConfig, starts: Iterable[Atoms]) -> bool:
 
 
 def train_committee(cfg: CommitteeConfig, data: CommitteeData, *, out_dir: Path, seed: int,
-                    iteration: int, previous: Sequence[Path] | None, workers: Workers
-                    ) -> tuple[list[Path], list[float]]:
+                    iteration: int, previous: Sequence[Path] | None, workers: Workers,
+                    start: FineTuneStart | None = None) -> tuple[list[Path], list[float]]:
     """Plan, write the data of, and train the K members of one iteration's committee.
 
     Members whose model file already exists are not trained again, so a
     resumed campaign trains only what a kill interrupted. Under MPI the writer
-    rank writes the data files and members are dealt over the ranks.
+    rank writes the data files and members are dealt over the ranks. ``start``:
+    the foundation's start files, used when there are no ``previous`` members
+    to warm-start from (see :func:`plan_committee`).
 
     Returns
     -------
     The K model paths, and the wall times (s) of the members trained now.
     """
     jobs, subsets = plan_committee(cfg, n_train=len(data.train), out_dir=out_dir, seed=seed,
-                                   iteration=iteration, previous=previous)
+                                   iteration=iteration, previous=previous, start=start)
     if workers.is_writer:
         out_dir.mkdir(parents=True, exist_ok=True)
         write_committee_data(jobs, subsets, data.train, data.valid)
@@ -378,6 +405,9 @@ def committee_calculator(folder: Path, cfg: CampaignConfig):
     )
 
     models = [folder / f"member_{k}.model" for k in range(cfg.committee.size)]
+    marker = folder.parent / "train.done.json"
+    if marker.is_file():  # a committee the campaign finished: its files as it wrote them
+        verify_models(models, read_json(marker).get("models_sha256"), marker=marker)
     path = folder / "calibration.json"
     try:
         calibration = CommitteeCalibration.read(path) if path.is_file() else None

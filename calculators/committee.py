@@ -19,6 +19,8 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
+from alearn.calculators.model_files import announce_load
+
 
 class ModelFileError(ValueError):
     """A model file cannot be read as a MACE model; the message names the file."""
@@ -31,6 +33,7 @@ class ModelFileError(ValueError):
 def _load_model(path: Path, device: str) -> torch.nn.Module:
     if not Path(path).is_file():
         raise FileNotFoundError(f"committee model not found: {path}")
+    announce_load(path)
     try:
         model = torch.load(path, map_location=device, weights_only=False)
     except Exception as err:  # noqa: BLE001 - pickle, zip and torch errors alike

@@ -75,3 +75,11 @@ def finished_campaign(tmp_path_factory) -> Path:
 def tiny_models(finished_campaign) -> list[Path]:
     """Two tiny trained MACE models (from the reference campaign's last committee)."""
     return sorted((finished_campaign / "iter_003" / "committee").glob("member_*.model"))
+
+
+@pytest.fixture(scope="session")
+def tiny_foundation(tmp_path_factory) -> Path:
+    """A stand-in foundation model (tests/tiny_foundation.py: Cu, Ag, Au, Ni; r_max 4 Å)."""
+    from tiny_foundation import train_tiny_foundation
+
+    return train_tiny_foundation(tmp_path_factory.mktemp("foundation"))
