@@ -73,3 +73,15 @@ def finished_campaign(tmp_path_factory) -> Path:
 def tiny_models(finished_campaign) -> list[Path]:
     """Two tiny trained MACE models (from the reference campaign's last committee)."""
     return sorted((finished_campaign / "iter_003" / "committee").glob("member_*.model"))
+
+
+@pytest.fixture(scope="session")
+def untrained_committee(tmp_path_factory) -> list[Path]:
+    """Three seeded, untrained ScaleShiftMACE members (8 channels, correlation 2, built without e3nn's
+    code generation) for H, Li, O, F and Cu: mace-torch's own model class, for checks that
+    need no trained weights (seconds)."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from md_models import save_committee
+
+    return save_committee(tmp_path_factory.mktemp("untrained"), [1, 3, 8, 9, 29], size=3,
+                          num_channels=8, correlation=2, codegen=False)
