@@ -41,7 +41,6 @@ from alearn.errors import AlearnError, CampaignStopped, ConfigError
 from alearn.exploration import (
     WalkerSpec,
     continue_from,
-    run_walker,
     save_walker,
     system_summary,
     walker_done,
@@ -64,7 +63,9 @@ from alearn.training import (
     committee_calculator,
     stress_in_loss,
     train_committee,
+    with_baseline,
 )
+from alearn.walker_batch import run_walkers
 from alearn.workdir import (
     check_dataset_present,
     check_workdir_path,
@@ -392,9 +393,13 @@ class Campaign:
         out.mkdir(parents=True, exist_ok=True)
         specs = self.workers.bcast([s for s in self.walker_specs(it) if not walker_done(out, s)])
         committee = cache(lambda: self.calculator(it))  # one per rank, shared by its walkers
-        ucfg = self.cfg.uncertainty
-        self.workers.map(lambda spec: save_walker(out, run_walker(
-            self.walker_start(spec), committee(), spec, ucfg)), specs, desc="walkers")
+        ucfg, size = self.cfg.uncertainty, self.workers.size  # walker i on rank i % size:
+        self.workers.map(lambda chunk: len(run_walkers(  # each rank's walkers at once
+            [self.walker_start(s) for s in chunk], committee(), chunk, ucfg,
+            batch=self.cfg.committee.inference.batch_walkers,
+            wrap=lambda client: with_baseline(client, self.cfg),
+            on_done=lambda result: save_walker(out, result))),
+            [specs[r::size] for r in range(size)], desc="walkers")
         if not self.workers.is_writer:
             self.workers.barrier()
             return read_json(self.stages.iter_dir(it) / "explore.done.json")["systems"]

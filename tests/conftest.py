@@ -77,9 +77,9 @@ def tiny_models(finished_campaign) -> list[Path]:
 
 @pytest.fixture(scope="session")
 def untrained_committee(tmp_path_factory) -> list[Path]:
-    """Three seeded, untrained ScaleShiftMACE members (8 channels, correlation 2, built without e3nn's
-    code generation) for H, Li, O, F and Cu: mace-torch's own model class, for checks that
-    need no trained weights (seconds)."""
+    """Three seeded, untrained ScaleShiftMACE members (8 channels, correlation 2, built
+    without e3nn's code generation) for H, Li, O, F and Cu: mace-torch's own model class,
+    for checks that need no trained weights (seconds)."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     from md_models import save_committee
 
