@@ -45,6 +45,10 @@ def run_walkers(starts: Sequence[Atoms], calc: Calculator, specs: Sequence[Walke
         between threads.
     on_done
         Called with each walker's result as soon as it ends (e.g. to save it).
+
+    An exception in one walker's thread outside its MD (which records its own
+    failures), or in the calling thread (a signal), stops the others at their
+    next step, unsaved, and is raised here.
     """
     on_done = on_done or (lambda result: None)
     committee = drivable_committee(calc)
@@ -69,8 +73,15 @@ def run_walkers(starts: Sequence[Atoms], calc: Calculator, specs: Sequence[Walke
         on_done(result)
         return result
 
-    with ThreadPoolExecutor(max_workers=len(specs), thread_name_prefix="walker") as pool:
-        results = list(pool.map(one, range(len(specs))))
+    pool = ThreadPoolExecutor(max_workers=len(specs), thread_name_prefix="walker")
+    try:
+        futures = [pool.submit(one, k) for k in range(len(specs))]
+        results = [f.result() for f in futures]
+    except BaseException:
+        hub.abort()  # e.g. a signal in the main thread: the walkers stop, unsaved
+        raise
+    finally:
+        pool.shutdown(wait=True)
     log.debug("%d walkers stepped together in %d batched evaluations", len(specs),
               hub.n_batches)
     return results

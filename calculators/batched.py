@@ -31,6 +31,11 @@ from alearn.calculators.committee import CommitteeCalculator
 from alearn.calculators.members import MemberOutputs
 
 
+class BatchAborted(BaseException):  # noqa: N818 - not an error of the run: it is being stopped
+    """Raised in every client once :meth:`BatchedCommittee.abort` is called (a
+    ``BaseException``, so an MD loop that records its own failures lets it through)."""
+
+
 @dataclass
 class _Request:
     atoms: Atoms
@@ -58,6 +63,7 @@ class BatchedCommittee:
         self._cond = threading.Condition()
         self._open = 0
         self._pending: list[_Request] = []
+        self._aborted = False
         self.n_batches = 0
 
     def client(self) -> BatchClient:
@@ -71,6 +77,8 @@ class BatchedCommittee:
         """``members``' outputs for ``atoms`` (one graph), once every open client waits."""
         request = _Request(atoms.copy(), tuple(members), stress)
         with self._cond:
+            if self._aborted:
+                raise BatchAborted("the batch was aborted")
             self._pending.append(request)
             self._run_if_all_wait()
             while request.result is None and request.error is None:
@@ -78,6 +86,15 @@ class BatchedCommittee:
         if request.error is not None:
             raise request.error
         return request.result  # type: ignore[return-value]
+
+    def abort(self) -> None:
+        """Stop every client: waiting and later requests raise :class:`BatchAborted`."""
+        with self._cond:
+            self._aborted = True
+            for request in self._pending:
+                request.error = BatchAborted("the batch was aborted")
+            self._pending = []
+            self._cond.notify_all()
 
     def close(self) -> None:
         """One client is done: the others no longer wait for it."""

@@ -86,3 +86,27 @@ def test_a_closed_client_refuses_work(untrained_committee):
     client.close()  # twice is harmless
     with pytest.raises(RuntimeError, match="closed"):
         client.calculate(water_cluster(1), ["forces"])
+
+
+def test_abort_stops_a_waiting_client_and_later_requests(untrained_committee):
+    from alearn.calculators.batched import BatchAborted
+
+    hub = BatchedCommittee(CommitteeCalculator(untrained_committee))
+    waiting, idle = hub.client(), hub.client()
+    caught: list = []
+
+    def ask() -> None:
+        try:
+            waiting.calculate(water_cluster(1), ["forces"])
+        except BatchAborted as err:
+            caught.append(err)
+
+    thread = threading.Thread(target=ask)
+    thread.start()
+    while not hub._pending:  # the request waits for the idle client
+        thread.join(timeout=0.01)
+    hub.abort()
+    thread.join(timeout=60)
+    assert len(caught) == 1
+    with pytest.raises(BatchAborted):
+        idle.calculate(water_cluster(1), ["forces"])

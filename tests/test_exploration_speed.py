@@ -137,3 +137,20 @@ def test_walkers_stepped_together_sample_what_they_sample_alone(tiny_models):
     assert sorted(r.spec.walker for r in saved) == [0, 1, 2]
     for a, b in zip(together, alone):
         _assert_same_frames(a, b)
+
+
+def test_a_failure_outside_the_md_stops_the_other_walkers(untrained_committee):
+    """Saving one walker fails: the others stop at their next step, unsaved, and the error
+    is raised."""
+    starts = [water_cluster(1, seed=k) for k in range(2)]
+    specs = [_spec(0, steps=3, timestep_fs=0.5), _spec(1, steps=100_000, timestep_fs=0.5)]
+    saved = []
+
+    def save(result):
+        saved.append(result.spec.walker)
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        run_walkers(starts, CommitteeCalculator(untrained_committee), specs,
+                    UncertaintyConfig(lo=0.0, hi=1e6), on_done=save)
+    assert saved == [0]
