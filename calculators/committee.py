@@ -137,8 +137,10 @@ class CommitteeCalculator(Calculator):
         member evaluated at every call). ``"member"``: they are member
         ``driver``'s alone, unless a spread property (``energy_std``,
         ``forces_std``, ``forces_committee``, ...) is asked for in the same call,
-        which evaluates the other members and gives the full committee results.
-        For dynamics at the cost of one model (see :meth:`driving`).
+        which evaluates the other members and gives the full committee results
+        (cached like any result until the atoms change; ``reset()`` returns to
+        the driver's at the same positions). For dynamics at the cost of one
+        model (see :meth:`driving`).
     driver
         The member that drives with ``drive="member"``.
 

@@ -8,17 +8,19 @@ evaluates any subset of them on a :class:`~alearn.calculators.graph.ModelInputs`
   its own copy of the positions (and, for the stress, of the strain); one
   backward pass then gives every member's forces and stress at once;
 * compiled (``compile_mode``, e.g. ``"default"``): mace-torch's own compile
-  preparation (``mace.tools.compile.prepare`` + ``torch.compile``, as
-  ``MACECalculator(compile_mode=...)`` does), each member compiled once, on
-  first use, and reused for every later evaluation by whoever holds this
-  object (walkers, windows, runs in one process). Compilation that fails, at
-  any evaluation, is logged and the members fall back to eager evaluation.
+  preparation (``mace.tools.compile.prepare``, then ``torch.compile`` of the
+  energy; the forces and stress by the same one backward pass, compiled by
+  AOTAutograd), each member compiled once, on first use, and reused for every
+  later evaluation by whoever holds this object (walkers, windows, runs in one
+  process). Compilation that fails, at any evaluation, is logged and the
+  members fall back to eager evaluation.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -151,52 +153,52 @@ class CommitteeModels:
         members = list(range(len(self.models))) if members is None else list(members)
         if self.compiled:
             try:
-                return self._compiled_outputs(inputs, members, stress)
+                with _inductor_settings(self.device):
+                    return self._outputs([self._compiled_member(m) for m in members], inputs,
+                                         stress)
             except Exception as err:  # noqa: BLE001 - any compiler failure: run eagerly
                 log.warning("compiled MACE evaluation failed (%s: %s); running the members "
                             "eagerly from now on", type(err).__name__, str(err)[:500])
                 self.compile_mode = None
                 self._compiled = [None] * len(self.models)
-        return self._eager_outputs(inputs, members, stress)
+        return self._outputs([self.models[m] for m in members], inputs, stress)
 
-    def _eager_outputs(self, inputs: ModelInputs, members: list[int],
-                       stress: bool) -> MemberOutputs:
+    @staticmethod
+    def _outputs(modules: list[torch.nn.Module], inputs: ModelInputs,
+                 stress: bool) -> MemberOutputs:
+        """Forward passes of ``modules`` on the shared input, then one backward pass.
+
+        Each module gets its own positions (and strain, for the stress) as leaves;
+        the gradient of the summed energies gives every module's forces and virial.
+        The strain is made here, outside the model, so that a compiled model's
+        gradient is taken by autograd like an eager one's (a gradient taken inside a
+        compiled graph, mace-torch's ``training=True`` recipe, gave forces off by
+        ~1e-3 eV/Å with torch 2.13's inductor on a CPU).
+        """
         data = inputs.data
+        n_graphs = int(data["ptr"].numel()) - 1
         energies, leaves, strains = [], [], []
-        for m in members:
+        for module in modules:
             batch = dict(data)
             batch["positions"] = data["positions"].detach().requires_grad_(True)
             leaves.append(batch["positions"])
-            out = self.models[m](batch, training=False, compute_force=False,
-                                 compute_displacement=stress)
-            energies.append(out["energy"])
             if stress:
-                strains.append(out["displacement"])
+                batch["displacement"] = torch.zeros(
+                    (n_graphs, 3, 3), dtype=data["positions"].dtype,
+                    device=data["positions"].device, requires_grad=True)
+                strains.append(batch["displacement"])
+            out = module(batch, training=False, compute_force=False,
+                         compute_displacement=stress)
+            energies.append(out["energy"])
         total = torch.stack([e.sum() for e in energies]).sum()
         grads = torch.autograd.grad(total, leaves + strains)
-        forces = -torch.stack(grads[:len(members)])
+        forces = -torch.stack(grads[:len(modules)])
         stresses = None
         if stress:
             volume = torch.linalg.det(data["cell"].view(-1, 3, 3)).abs().view(1, -1, 1, 1)
-            stresses = torch.stack(grads[len(members):]) / volume
+            stresses = torch.stack(grads[len(modules):]) / volume
             stresses = torch.where(stresses.abs() < 1e10, stresses, torch.zeros_like(stresses))
         return _outputs(inputs, torch.stack(energies), forces, stresses)
-
-    def _compiled_outputs(self, inputs: ModelInputs, members: list[int],
-                          stress: bool) -> MemberOutputs:
-        data = inputs.data
-        energies, forces, stresses = [], [], []
-        for m in members:
-            batch = dict(data)
-            batch["positions"] = data["positions"].detach().clone().requires_grad_(True)
-            batch["node_attrs"] = data["node_attrs"].detach().clone().requires_grad_(True)
-            out = self._compiled_member(m)(batch, training=True, compute_stress=stress)
-            energies.append(out["energy"].detach())
-            forces.append(out["forces"].detach())
-            if stress:
-                stresses.append(out["stress"].detach())
-        return _outputs(inputs, torch.stack(energies), torch.stack(forces),
-                        torch.stack(stresses) if stress else None)
 
     def _compiled_member(self, m: int) -> torch.nn.Module:
         """Member ``m`` prepared and compiled by mace-torch's recipe (once)."""
@@ -213,6 +215,19 @@ class CommitteeModels:
             self._compiled[m] = torch.compile(_frozen(prepared), mode=self.compile_mode,
                                               fullgraph=True)
         return self._compiled[m]
+
+
+def _inductor_settings(device: str):
+    """Inductor settings for compiling and running the members.
+
+    On a CPU the generated C++ kernels run on one thread (library calls such as
+    matrix products keep all of torch's threads): with torch 2.13 the
+    multi-threaded kernels of these models gave forces off by ~1e-3 eV/Å (the
+    same model, the same inputs, exact with one thread and in eager mode).
+    """
+    from torch._inductor import config
+
+    return config.patch({"cpp.threads": 1}) if str(device).startswith("cpu") else nullcontext()
 
 
 def _outputs(inputs: ModelInputs, energies: torch.Tensor, forces: torch.Tensor,
