@@ -251,7 +251,8 @@ class InferenceConfig(_Strict):
         None, description="torch.compile the members (mace-torch's compile preparation; once "
         "per committee and rank, a minute or more per member on a CPU; eager if it fails)")
     batch_walkers: bool = Field(
-        True, description="step a rank's walkers together, one forward pass for all")
+        False, description="step a rank's walkers together, one forward pass for all (the "
+        "same frames to rounding; off: bitwise the same whatever the rank count or a resume)")
 
 
 class CommitteeConfig(_Strict):

@@ -175,7 +175,7 @@ class CommitteeModels:
         compiled graph, mace-torch's ``training=True`` recipe, gave forces off by
         ~1e-3 eV/Å with torch 2.13's inductor on a CPU).
         """
-        data = inputs.data
+        data, stress = inputs.data, bool(stress)  # a NumPy bool would break torch.compile
         n_graphs = int(data["ptr"].numel()) - 1
         energies, leaves, strains = [], [], []
         for module in modules:
