@@ -4,7 +4,8 @@ Workdir layout::
 
     campaign.json          config digest, status, stop reason
     config.yaml            the configuration the campaign was started with
-    dataset.db             labeled data (ASE database) with provenance
+    dataset.db             labeled data (ASE database) with provenance (or on a
+                           PostgreSQL server: ``dataset:``, alearn.database)
     alearn.log             the log
     labels/                label journal (see alearn.labeling)
     iter_000/              initial data
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -35,9 +35,12 @@ from ase import Atoms
 from alearn import report
 from alearn.bootstrap import campaign_frames
 from alearn.calibration import selection_window, validate_and_calibrate
+from alearn.conditions import converged
 from alearn.config import CampaignConfig, load_config
+from alearn.database import claim, naming_errors
+from alearn.database import location as dataset_location
 from alearn.dataset import Candidate, Dataset
-from alearn.errors import AlearnError, CampaignStopped, ConfigError
+from alearn.errors import CampaignStopped, ConfigError
 from alearn.exploration import (
     WalkerSpec,
     continue_from,
@@ -52,6 +55,7 @@ from alearn.methods import total_charge
 from alearn.oracles import make_oracle, settings_hash
 from alearn.parallel import Workers
 from alearn.preflight import check_before_labels
+from alearn.progress import walker_progress
 from alearn.seeding import derive_seed
 from alearn.selection import assign_splits, choose_candidates
 from alearn.stalls import MDAdjustment, adjustments_in, next_adjustments
@@ -128,13 +132,13 @@ class Campaign:
     @cached_property
     def ds(self) -> Dataset:
         """The campaign's dataset (opened on first use, after the workdir exists)."""
-        path = self.workdir / "dataset.db"
-        try:
-            ds = Dataset(path)
+        where = dataset_location(self.workdir, self.cfg.dataset)
+        with naming_errors(where, "if it is damaged, restore it from a backup, or start a "
+                                  "new --workdir"):
+            ds = Dataset(where)
             ds.count()
-        except sqlite3.DatabaseError as err:
-            raise AlearnError(f"{path}: cannot be used ({err}); if it is damaged, restore it "
-                              "from a backup, or start a new --workdir") from None
+            if self.cfg.dataset and self.workers.is_writer:
+                claim(ds.db, self.workdir)
         return ds
 
     # ------------------------------------------------------------------ set-up
@@ -183,7 +187,10 @@ class Campaign:
         with hold(self.workdir, self.workers), stop_on_signals(self.workdir, self.stopping):
             writer = self.workers.is_writer
             open_workdir(self.workdir, self.cfg, writer=writer)
-            check_dataset_present(self.workdir, init_done=bool(self.stages.done(0, "init")))
+            check_dataset_present(self.workdir, init_done=bool(self.stages.done(0, "init")),
+                                  url=self.cfg.dataset)
+            if self.cfg.dataset:
+                _ = self.ds  # a server's database claimed (or refused) before any work
             self.workers.barrier()
             with report.log_to_file(self.workdir / "alearn.log", enabled=writer):
                 if self.retry_failed and writer:
@@ -196,7 +203,7 @@ class Campaign:
                                         self.ds.count(status="failed"))
                 if writer:
                     write_status(self.workdir, self.cfg, status, iterations=last)
-                    report.learning_curve(self.workdir)
+                    report.learning_curve(self.workdir, target=self.cfg.stop.accurate_ratio)
                 log.info("campaign finished: %s after %d iterations (%d labels, %d failed)",
                          status, last, result.n_labeled, result.n_failed)
         return result
@@ -206,7 +213,7 @@ class Campaign:
         for it in range(1, stop.max_iterations + 1):
             self._train(it)
             summary = self._explore(it)
-            if all(s["accurate_ratio"] >= stop.accurate_ratio for s in summary.values()):
+            if converged(summary, stop.accurate_ratio):
                 return "converged", it
             if self._budget_left() <= 0:
                 self._train(it + 1)
@@ -312,6 +319,7 @@ class Campaign:
                                            "warm_start": previous is not None,
                                            "target": self.target.tag, "e0s": data.e0s,
                                            **metrics})
+            report.learning_curve(self.workdir, target=self.cfg.stop.accurate_ratio)
         self.workers.barrier()
 
     def _committee_data(self) -> CommitteeData:
@@ -376,7 +384,9 @@ class Campaign:
                                  temperature_K=adj.temperature_factor
                                  * s.md.walker_temperature_K(w, it, n_iter),
                                  seed=derive_seed(self.cfg.seed, "walker", it, s.name, w),
-                                 md=adj.apply(s.md))
+                                 md=adj.apply(s.md),
+                                 pressure_bar=s.md.walker_pressure_bar(w, it)
+                                 if s.md.ensemble == "npt" else None)
                       for w in range(s.walkers)]
         return specs
 
@@ -392,14 +402,20 @@ class Campaign:
         out = self.stages.iter_dir(it) / "explore"
         out.mkdir(parents=True, exist_ok=True)
         specs = self.workers.bcast([s for s in self.walker_specs(it) if not walker_done(out, s)])
+        log.info("iteration %d: exploring with %d MD walkers", it, len(specs))
         committee = cache(lambda: self.calculator(it))  # one per rank, shared by its walkers
-        ucfg, size = self.cfg.uncertainty, self.workers.size  # walker i on rank i % size:
-        self.workers.map(lambda chunk: len(run_walkers(  # each rank's walkers at once
-            [self.walker_start(s) for s in chunk], committee(), chunk, ucfg,
-            batch=self.cfg.committee.inference.batch_walkers,
-            wrap=lambda client: with_baseline(client, self.cfg),
-            on_done=lambda result: save_walker(out, result))),
-            [specs[r::size] for r in range(size)], desc="walkers")
+        ucfg, size = self.cfg.uncertainty, self.workers.size  # walker i on rank i % size
+
+        def explore(chunk: list[WalkerSpec]) -> int:  # a rank's walkers at once
+            calc = committee()
+            return len(run_walkers(
+                [self.walker_start(s, calc) for s in chunk], calc, chunk, ucfg,
+                batch=self.cfg.committee.inference.batch_walkers,
+                wrap=lambda client: with_baseline(client, self.cfg),
+                progress=lambda spec: walker_progress(spec, ucfg),
+                on_done=lambda result: save_walker(out, result)))
+
+        self.workers.map(explore, [specs[r::size] for r in range(size)], desc="walkers")
         if not self.workers.is_writer:
             self.workers.barrier()
             return read_json(self.stages.iter_dir(it) / "explore.done.json")["systems"]
@@ -411,14 +427,16 @@ class Campaign:
         self.workers.barrier()
         return summary
 
-    def walker_start(self, spec: WalkerSpec) -> Atoms:
+    def walker_start(self, spec: WalkerSpec, committee=None) -> Atoms:
         """Where a walker starts: its system's structure, or (``md.start_from: previous``)
-        the last trusted or candidate frame its predecessor sampled one iteration earlier."""
+        the last trusted or candidate frame its predecessor sampled one iteration earlier
+        (that ``committee``, the walker's own, does not reject)."""
         start = self.starts[spec.system]
         if spec.md.start_from == "structure" or spec.iteration <= 1:
             return start
         previous = self.stages.iter_dir(spec.iteration - 1) / "explore"
-        return continue_from(start, walker_frames(previous, [spec]), self.cfg.uncertainty)
+        return continue_from(start, walker_frames(previous, [spec]), self.cfg.uncertainty,
+                             committee)
 
     # ------------------------------------------------------------------ selection
     def _select(self, it: int) -> None:
@@ -436,6 +454,8 @@ class Campaign:
                     log.warning("iteration %d: nothing selected for system %s; the next "
                                 "iteration explores it with %s", it, s.name,
                                 adjust[s.name].describe(s.md))
+            log.info("iteration %d: selected %d structures to label (%s)", it,
+                     sum(selected.values()), ", ".join(f"{k} {v}" for k, v in selected.items()))
             self.stages.mark(it, "select", {
                 "wall_s": time.perf_counter() - t0, "n_selected": sum(selected.values()),
                 "selected_per_system": selected,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 
 from ase import Atoms
 from ase.calculators.calculator import Calculator
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 def run_walkers(starts: Sequence[Atoms], calc: Calculator, specs: Sequence[WalkerSpec],
                 ucfg: UncertaintyConfig, *, batch: bool = True,
                 wrap: Callable[[Calculator], Calculator] | None = None,
+                progress: Callable[[WalkerSpec], AbstractContextManager] | None = None,
                 on_done: Callable[[WalkerResult], None] | None = None) -> list[WalkerResult]:
     """Run the walkers ``specs`` from ``starts``; their results in order.
 
@@ -43,6 +45,9 @@ def run_walkers(starts: Sequence[Atoms], calc: Calculator, specs: Sequence[Walke
         baseline + the client, for Δ-ML); needed when ``calc`` is not the
         committee itself. Each walker gets its own, so no baseline is shared
         between threads.
+    progress
+        ``progress(spec)`` gives a context manager yielding a walker's
+        ``on_sample`` callback (:func:`alearn.progress.walker_progress`).
     on_done
         Called with each walker's result as soon as it ends (e.g. to save it).
 
@@ -51,12 +56,17 @@ def run_walkers(starts: Sequence[Atoms], calc: Calculator, specs: Sequence[Walke
     next step, unsaved, and is raised here.
     """
     on_done = on_done or (lambda result: None)
+
+    def walk(start: Atoms, walker_calc: Calculator, spec: WalkerSpec) -> WalkerResult:
+        with progress(spec) if progress else nullcontext() as on_sample:
+            return run_walker(start, walker_calc, spec, ucfg, on_sample=on_sample)
+
     committee = drivable_committee(calc)
     batchable = committee is not None and (committee is calc or wrap is not None)
     if not batch or not batchable or len(specs) < 2:
         results = []
         for start, spec in zip(starts, specs):
-            results.append(run_walker(start, calc, spec, ucfg))
+            results.append(walk(start, calc, spec))
             on_done(results[-1])
         return results
     from alearn.calculators.batched import BatchedCommittee
@@ -67,7 +77,7 @@ def run_walkers(starts: Sequence[Atoms], calc: Calculator, specs: Sequence[Walke
     def one(k: int) -> WalkerResult:
         try:
             walker_calc = clients[k] if wrap is None else wrap(clients[k])
-            result = run_walker(starts[k], walker_calc, specs[k], ucfg)
+            result = walk(starts[k], walker_calc, specs[k])
         finally:
             clients[k].close()
         on_done(result)

@@ -149,8 +149,9 @@ class CommitteeCalculator(Calculator):
     ``results`` holds ``energy`` (eV), ``forces`` (eV/Å, (N, 3)), ``stress``
     (eV/Å³, Voigt (6,), 3D-periodic cells only) as committee means, and
     ``energy_std`` (eV), ``forces_std`` (eV/Å, (N,): per atom
-    sqrt(mean_k |F_ik - F̄_i|²)), ``energies_committee`` (K,) and
-    ``forces_committee`` (K, N, 3). Spreads are population standard deviations.
+    sqrt(mean_k |F_ik - F̄_i|²)), ``energies_committee`` (K,),
+    ``forces_committee`` (K, N, 3) and, for 3D-periodic cells,
+    ``stresses_committee`` (K, 6). Spreads are population standard deviations.
     With a calibration, also ``forces_err_est`` (eV/Å, (N,): the expected
     per-atom error, see :class:`CommitteeCalibration`) and ``energy_err_est``
     (eV); ``forces_std`` and ``energy_std`` stay the raw spreads.
@@ -162,10 +163,11 @@ class CommitteeCalculator(Calculator):
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energy_std",
-                              "forces_std", "forces_committee", "energies_committee"]
+                              "forces_std", "forces_committee", "energies_committee",
+                              "stresses_committee"]
     #: properties that need every member
     SPREAD = frozenset({"energy_std", "forces_std", "forces_committee", "energies_committee",
-                        "forces_err_est", "energy_err_est"})
+                        "stresses_committee", "forces_err_est", "energy_err_est"})
 
     def __init__(self, model_paths: Sequence[str | Path] = (), *, device: str = "cpu",
                  calibration: CommitteeCalibration | str | Path | None = None,
@@ -326,4 +328,5 @@ def committee_results(energies: np.ndarray, forces: np.ndarray,
     }
     if stresses is not None:
         results["stress"] = full_3x3_to_voigt_6_stress(stresses.mean(axis=0))
+        results["stresses_committee"] = full_3x3_to_voigt_6_stress(stresses)
     return results
