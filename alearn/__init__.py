@@ -36,8 +36,22 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-def load_committee(workdir: str | Path, *, device: str = "cpu"):
+def load_committee(workdir: str | Path, *, device: str = "cpu", dtype: str | None = None,
+                   compile_mode: str | None = None, drive: str = "mean"):
     """The committee of the latest trained iteration of ``workdir``.
+
+    Parameters
+    ----------
+    device
+        ``"cpu"`` or ``"cuda"``.
+    dtype
+        ``"float32"`` or ``"float64"`` to run the members in (None: as trained).
+    compile_mode
+        A ``torch.compile`` mode (``"default"``) for long MD runs: compiled once, on the
+        first step (a minute or more per member on a CPU).
+    drive
+        ``"mean"``: forces are the committee mean. ``"member"``: production MD at the
+        cost of one model (member 0's forces; the spread is computed only when asked for).
 
     Returns
     -------
@@ -57,5 +71,8 @@ def load_committee(workdir: str | Path, *, device: str = "cpu"):
         raise FileNotFoundError(f"{workdir}: no trained committee yet (run 'alearn run' first)")
     data = yaml.safe_load((workdir / "config.yaml").read_text())
     cfg = config_from_dict(data, source=str(workdir / "config.yaml"))
-    cfg = cfg.model_copy(update={"committee": cfg.committee.model_copy(update={"device": device})})
-    return committee_calculator(stages.iter_dir(trained[-1]) / "committee", cfg)
+    inference = cfg.committee.inference.model_copy(
+        update={"dtype": dtype or "model", "compile_mode": compile_mode})
+    cfg = cfg.model_copy(update={"committee": cfg.committee.model_copy(
+        update={"device": device, "inference": inference})})
+    return committee_calculator(stages.iter_dir(trained[-1]) / "committee", cfg, drive=drive)

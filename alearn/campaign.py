@@ -45,7 +45,6 @@ from alearn.errors import CampaignStopped, ConfigError
 from alearn.exploration import (
     WalkerSpec,
     continue_from,
-    run_walker,
     save_walker,
     system_summary,
     walker_done,
@@ -72,7 +71,9 @@ from alearn.training import (
     committee_calculator,
     stress_in_loss,
     train_committee,
+    with_baseline,
 )
+from alearn.walker_batch import run_walkers
 from alearn.workdir import (
     check_dataset_present,
     check_workdir_path,
@@ -437,15 +438,18 @@ class Campaign:
         specs = self.workers.bcast([s for s in self.walker_specs(it) if not walker_done(out, s)])
         log.info("iteration %d: exploring with %d MD walkers", it, len(specs))
         committee = cache(lambda: self.calculator(it))  # one per rank, shared by its walkers
-        ucfg = self.cfg.uncertainty
+        ucfg, size = self.cfg.uncertainty, self.workers.size  # walker i on rank i % size
 
-        def explore_one(spec: WalkerSpec) -> None:
-            with walker_progress(spec, ucfg) as on_sample:
-                result = run_walker(self.walker_start(spec, committee()), committee(), spec,
-                                    ucfg, on_sample=on_sample)
-            save_walker(out, result)
+        def explore(chunk: list[WalkerSpec]) -> int:  # a rank's walkers at once
+            calc = committee()
+            return len(run_walkers(
+                [self.walker_start(s, calc) for s in chunk], calc, chunk, ucfg,
+                batch=self.cfg.committee.inference.batch_walkers,
+                wrap=lambda client: with_baseline(client, self.cfg),
+                progress=lambda spec: walker_progress(spec, ucfg),
+                on_done=lambda result: save_walker(out, result)))
 
-        self.workers.map(explore_one, specs, desc="walkers")
+        self.workers.map(explore, [specs[r::size] for r in range(size)], desc="walkers")
         if not self.workers.is_writer:
             self.workers.barrier()
             return read_json(self.stages.iter_dir(it) / "explore.done.json")["systems"]

@@ -333,6 +333,19 @@ class TrainingConfig(_Strict):
         return value
 
 
+class InferenceConfig(_Strict):
+    """How the committee is evaluated in exploration MD (training is not affected)."""
+
+    dtype: Literal["model", "float32", "float64"] = Field(
+        "model", description="precision of the members in MD: as trained, or converted")
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune"] | None = Field(
+        None, description="torch.compile the members (mace-torch's compile preparation; once "
+        "per committee and rank, a minute or more per member on a CPU; eager if it fails)")
+    batch_walkers: bool = Field(
+        False, description="step a rank's walkers together, one forward pass for all (the "
+        "same frames to rounding; off: bitwise the same whatever the rank count or a resume)")
+
+
 class CommitteeConfig(_Strict):
     size: int = Field(4, ge=2)
     subsampling: Literal["bootstrap", "kfold", "none"] = "bootstrap"
@@ -375,6 +388,7 @@ class CommitteeConfig(_Strict):
                 "systems hold all of the foundation's elements; use 'estimated' (the "
                 "default), 'foundation', 'isolated' or a mapping")
         return self
+    inference: InferenceConfig = InferenceConfig()
 
 
 # --------------------------------------------------------------------------- AL logic
@@ -406,6 +420,14 @@ class UncertaintyConfig(_Strict):
         "monotone (isotonic) map when there are isotonic_min_atoms validation atoms")
     isotonic_min_atoms: int = Field(
         200, ge=10, description="fewer validation atoms: the scale factor is fitted instead")
+    drive: Literal["member", "mean"] = Field(
+        "member", description="forces that move exploration walkers: one member's (the full "
+        "committee only on sampled frames and checks: a step costs about one model) or the "
+        "committee mean (every member at every step)")
+    check_interval: int | None = Field(
+        None, gt=0, description="with drive: member, also evaluate the full committee every "
+        "this many steps between sampled frames and stop a walker there once it reaches hi "
+        "(none: on sampled frames only)")
     adaptive_lo: bool = Field(
         False, description="lower lo for selection to adaptive_lo_factor × the validation "
         "per-atom force RMSE (not below lo_min); needs units: calibrated and a force metric")

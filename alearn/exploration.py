@@ -1,4 +1,4 @@
-"""Exploration: MD walkers driven by the committee mean, and their records.
+"""Exploration: MD walkers driven by one committee member (or the mean), and their records.
 
 With ``md.uncertainty_bias`` τ > 0 a walker moves on Ē − τ σ_E instead
 (:class:`alearn.calculators.biased.UncertaintyBiasedCalculator`); its frames
@@ -12,6 +12,17 @@ early when a frame reaches the ``hi`` end of the trust window or the structure
 breaks (non-finite positions, atoms too close, an atom flown off); the event is
 recorded with the frames.
 
+The forces that move the atoms are those of one member (``uncertainty.drive:
+member``, as DP-GEN does: a step costs one model) or the committee mean
+(``drive: mean``: every member at every step). With a member driving, the full
+committee is evaluated on the sampled frames (their statistics are those of
+``drive: mean`` at the same positions), every ``uncertainty.check_interval``
+steps if set, and at any step where the structure breaks or the forces are not
+finite (checked every step, cheaply). So a walker that leaves the trusted
+region is stopped at most ``min(sample_interval, check_interval)`` steps after
+it crosses ``hi`` (as with ``drive: mean``, where only sampled frames are
+judged), and at the step its structure breaks.
+
 Records: each walker's frames go to ``<stem>.xyz`` and its summary (steps,
 stop reason, wall time) to ``<stem>.json`` in the iteration's ``explore/``
 folder; the summary is written last and marks the walker done.
@@ -22,12 +33,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms, units
-from ase.calculators.calculator import Calculator
+from ase.calculators.calculator import Calculator, all_changes
 from ase.constraints import FixCom
 from ase.io import read
 from ase.md.langevin import Langevin
@@ -103,32 +115,77 @@ def make_dynamics(atoms: Atoms, spec: WalkerSpec, rng: np.random.Generator):
                     friction=md.friction_per_fs / units.fs, fixcm=False, rng=rng, comm=SERIAL)
 
 
-def _snapshot(atoms: Atoms, calc: Calculator, spec: WalkerSpec, step: int,
+def _snapshot(atoms: Atoms, results: dict, spec: WalkerSpec, step: int,
               ucfg: UncertaintyConfig) -> Atoms:
     frame = atoms.copy()
     frame.calc = None
     frame.set_constraint()
-    results = unbiased_results(calc.results)
+    bias = results.get("bias_energy")
+    results = unbiased_results(results)
     unc = from_results(results, len(atoms), relative_eps=ucfg.relative_eps_eV_A)
     frame.info.update(unc.as_info(), system=spec.system, walker=spec.walker, md_step=step,
                       iteration=spec.iteration, temperature_K=spec.temperature_K,
                       pred_energy=float(results["energy"]))
-    if "bias_energy" in calc.results:
-        frame.info["bias_energy"] = float(calc.results["bias_energy"])
+    if bias is not None:
+        frame.info["bias_energy"] = float(bias)
     return frame
+
+
+def drivable_committee(calc: Calculator):
+    """The committee inside ``calc`` that can drive MD with one member (a
+    :class:`~alearn.calculators.CommitteeCalculator`, alone or as a Δ-ML
+    calculator's ``committee``), or None."""
+    for candidate in (calc, getattr(calc, "committee", None)):
+        if callable(getattr(candidate, "driving", None)):
+            return candidate
+    return None
+
+
+def committee_results_at(atoms: Atoms, calc: Calculator, committee) -> dict:
+    """The full committee's results (means and spreads) at ``atoms``, whatever drives the MD.
+
+    With a member-driven committee, the other members are evaluated here (the
+    driver's outputs are reused) and the calculator's cache is dropped after,
+    so the dynamics go on with the driver's forces.
+    """
+    if committee is None or committee.drive == "mean":
+        return calc.results
+    with committee.driving("mean"):
+        calc.reset()
+        calc.calculate(atoms, ["energy", "forces"], all_changes)
+        results = dict(calc.results)
+    calc.reset()
+    return results
 
 
 def run_walker(start: Atoms, calc: Calculator, spec: WalkerSpec,
                ucfg: UncertaintyConfig, *,
                on_sample: Callable[[int, float], None] | None = None) -> WalkerResult:
     """Run one walker; never raises for a blown-up trajectory (it is recorded).
-    ``on_sample(step, uncertainty)`` is called for each sampled frame (progress)."""
+    ``on_sample(step, uncertainty)`` is called for each sampled frame (progress).
+
+    With ``ucfg.drive == "member"`` (and a committee that supports it) one member
+    drives the dynamics; the full committee is evaluated on the sampled frames,
+    every ``ucfg.check_interval`` steps, and at any step whose structure is broken.
+    An uncertainty-biased walker (``md.uncertainty_bias``) needs the full committee
+    at every step: it is driven by the biased mean whatever ``ucfg.drive`` says.
+    """
+    committee = drivable_committee(calc)
+    drive = ucfg.drive if committee is not None and spec.md.uncertainty_bias <= 0 else "mean"
+    with committee.driving(drive) if committee is not None else nullcontext():
+        if spec.md.uncertainty_bias > 0:
+            calc = UncertaintyBiasedCalculator(calc, strength=spec.md.uncertainty_bias)
+            committee = None  # the biased results hold the committee's at every step
+        return _run_walker(start, calc, committee, spec, ucfg, on_sample)
+
+
+def _run_walker(start: Atoms, calc: Calculator, committee, spec: WalkerSpec,
+                ucfg: UncertaintyConfig,
+                on_sample: Callable[[int, float], None] | None) -> WalkerResult:
     result = WalkerResult(spec=spec)
     t0 = time.perf_counter()
     rng = np.random.default_rng(spec.seed)
     atoms = start.copy()
-    if spec.md.uncertainty_bias > 0:
-        calc = UncertaintyBiasedCalculator(calc, strength=spec.md.uncertainty_bias)
     atoms.calc = calc
     MaxwellBoltzmannDistribution(atoms, temperature_K=spec.temperature_K, rng=rng, comm=SERIAL)
     Stationary(atoms)
@@ -136,9 +193,10 @@ def run_walker(start: Atoms, calc: Calculator, spec: WalkerSpec,
         atoms.set_constraint(FixCom())
     dyn = make_dynamics(atoms, spec, rng)
 
-    def observe() -> None:
-        frame = _snapshot(atoms, calc, spec, dyn.nsteps, ucfg)
-        result.frames.append(frame)
+    def record(keep: bool) -> None:
+        """Evaluate the committee here; keep the frame if asked or if the walker stops."""
+        results = committee_results_at(atoms, calc, committee)
+        frame = _snapshot(atoms, results, spec, dyn.nsteps, ucfg)
         broken = broken_structure(atoms, ucfg)
         value = metric_value(frame.info, ucfg)
         if on_sample is not None:
@@ -149,8 +207,12 @@ def run_walker(start: Atoms, calc: Calculator, spec: WalkerSpec,
         elif zone(value, ucfg) is Zone.REJECTED:
             result.stop_reason = (f"{metric_name(ucfg)} = {value:.3g} ≥ hi = {ucfg.hi} "
                                   f"at step {dyn.nsteps}")
+        if keep or result.stop_reason:
+            result.frames.append(frame)
 
-    dyn.attach(observe, interval=spec.md.sample_interval)
+    dyn.attach(lambda: record(keep=True), interval=spec.md.sample_interval)
+    if committee is not None and committee.drive == "member":
+        dyn.attach(lambda: _guard(atoms, calc, dyn.nsteps, spec, ucfg, record), interval=1)
     try:
         for _ in dyn.irun(spec.md.steps):
             if result.stop_reason:
@@ -162,6 +224,19 @@ def run_walker(start: Atoms, calc: Calculator, spec: WalkerSpec,
     if result.stop_reason:
         log.info("walker %s/%d stopped: %s", spec.system, spec.walker, result.stop_reason)
     return result
+
+
+def _guard(atoms: Atoms, calc: Calculator, step: int, spec: WalkerSpec, ucfg: UncertaintyConfig,
+           record) -> None:
+    """Between sampled frames of a member-driven walker: the full committee every
+    ``check_interval`` steps, and at once where the structure breaks or the driver's
+    forces are not finite (a frame is kept only when the walker stops there)."""
+    if step % spec.md.sample_interval == 0:
+        return  # a sampled frame: recorded anyway
+    due = ucfg.check_interval is not None and step % ucfg.check_interval == 0
+    if (due or not np.isfinite(calc.results["forces"]).all()
+            or broken_structure(atoms, ucfg) is not None):
+        record(keep=False)
 
 
 # --------------------------------------------------------------------------- records

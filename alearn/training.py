@@ -395,9 +395,11 @@ def train_committee(cfg: CommitteeConfig, data: CommitteeData, *, out_dir: Path,
     return [job.model_path for job in jobs], times
 
 
-def committee_calculator(folder: Path, cfg: CampaignConfig):
-    """The committee in ``folder`` (with its ``calibration.json`` when there is one),
-    wrapped with the baseline when ``cfg`` has one."""
+def committee_calculator(folder: Path, cfg: CampaignConfig, *, drive: str = "mean"):
+    """The committee in ``folder`` (with its ``calibration.json`` when there is one), run as
+    ``cfg.committee.inference`` says and driving MD with ``drive`` (see
+    :class:`~alearn.calculators.CommitteeCalculator`), wrapped with the baseline when
+    ``cfg`` has one."""
     from alearn.calculators.committee import (
         CommitteeCalculator,
         CommitteeCalibration,
@@ -414,12 +416,20 @@ def committee_calculator(folder: Path, cfg: CampaignConfig):
     except ValueError as err:
         raise AlearnError(f"{err}, or delete {folder.parent / 'train.done.json'} to train and "
                           "calibrate this committee again") from None
+    inference = cfg.committee.inference
     try:
-        committee = CommitteeCalculator(models, device=cfg.committee.device,
-                                        calibration=calibration)
+        committee = CommitteeCalculator(
+            models, device=cfg.committee.device, calibration=calibration,
+            dtype=None if inference.dtype == "model" else inference.dtype,
+            compile_mode=inference.compile_mode, drive=drive)
     except (ModelFileError, FileNotFoundError) as err:
         raise AlearnError(f"{err}; delete {folder} and {folder.parent / 'train.done.json'}, "
                           "then rerun 'alearn run' to train this committee again") from None
+    return with_baseline(committee, cfg)
+
+
+def with_baseline(committee, cfg: CampaignConfig):
+    """``committee`` on top of the campaign's baseline (a new one), or itself without one."""
     if cfg.baseline is None:
         return committee
     from alearn.baselines import make_baseline

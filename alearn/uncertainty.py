@@ -34,7 +34,6 @@ from enum import IntEnum
 import numpy as np
 from ase import Atoms
 from ase.data import covalent_radii
-from ase.neighborlist import neighbor_list
 
 from alearn.config import UncertaintyConfig
 
@@ -150,7 +149,7 @@ def broken_structure(atoms: Atoms, cfg: UncertaintyConfig) -> str | None:
         return "non-finite positions"
     if len(atoms) < 2:
         return None
-    i, j, d = neighbor_list("ijd", atoms, cfg.max_isolation_A)
+    i, j, d = _pairs_within(atoms, cfg.max_isolation_A)
     if len(d):
         floor = cfg.min_distance_factor * (covalent_radii[atoms.numbers[i]]
                                            + covalent_radii[atoms.numbers[j]])
@@ -165,3 +164,14 @@ def broken_structure(atoms: Atoms, cfg: UncertaintyConfig) -> str | None:
         return (f"atom {int(lonely[0])} ({atoms[int(lonely[0])].symbol}) has no neighbour within "
                 f"{cfg.max_isolation_A} Å")
     return None
+
+
+def _pairs_within(atoms: Atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ordered pairs (i, j) closer than ``cutoff`` (Å) and their distances, periodic images
+    included (the pairs of ``ase.neighborlist.neighbor_list("ijd", ...)``, found by vesin:
+    cheap enough to check every MD step)."""
+    import vesin
+
+    box = atoms.cell.array if atoms.pbc.any() else np.zeros((3, 3))
+    return vesin.NeighborList(cutoff=cutoff, full_list=True).compute(
+        atoms.positions, box, [bool(p) for p in atoms.pbc], "ijd")

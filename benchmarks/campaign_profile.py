@@ -6,6 +6,12 @@ given) from scratch and splits its wall time with the stage markers. The
 must stay under 5 %. Prints one JSON line.
 
     python benchmarks/campaign_profile.py [--config FILE.yaml] [--workdir DIR]
+        [--mean-driven]
+
+``--mean-driven`` explores as before issue 18 (every member at every step,
+walkers one after another: ``uncertainty.drive: mean``,
+``committee.inference.batch_walkers: false``), for exploration's share before
+and after on the same code.
 """
 
 from __future__ import annotations
@@ -53,12 +59,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=None)
     parser.add_argument("--workdir", type=Path, default=Path("runs/campaign_profile"))
+    parser.add_argument("--mean-driven", action="store_true",
+                        help="explore with the committee mean, walkers one at a time")
     args = parser.parse_args()
+    data = yaml.safe_load(args.config.read_text()) if args.config else default_config()
+    if args.mean_driven:
+        data.setdefault("uncertainty", {})["drive"] = "mean"
+        data.setdefault("committee", {}).setdefault("inference", {})["batch_walkers"] = False
     if args.config:
-        cfg = config_from_dict(yaml.safe_load(args.config.read_text()), source=str(args.config),
+        cfg = config_from_dict(data, source=str(args.config),
                                base_dir=args.config.resolve().parent)
     else:
-        cfg = config_from_dict(default_config(), source="demo+xtb", base_dir=DEMO)
+        cfg = config_from_dict(data, source="demo+xtb", base_dir=DEMO)
     shutil.rmtree(args.workdir, ignore_errors=True)
     t0 = time.perf_counter()
     result = Campaign(cfg, args.workdir).run()
@@ -68,6 +80,8 @@ def main() -> None:
     other = total - split["training"] - split["exploration"] - split["labeling"]
     emit({
         "benchmark": "campaign_profile", "oracle": cfg.oracle.kind, "status": result.status,
+        "explore_drive": cfg.uncertainty.drive,
+        "batch_walkers": cfg.committee.inference.batch_walkers,
         "iterations": result.iterations, "labels": result.n_labeled,
         "wall_s": round(total, 1),
         **{f"{k}_s": round(v, 1) for k, v in split.items()},

@@ -1,7 +1,10 @@
 """A committee of MACE models as one ASE calculator.
 
 The mean of the members is the prediction; their spread is the uncertainty.
-The atomic graph is built once per structure and shared by all members.
+The atomic graph is built once per structure (:mod:`alearn.calculators.graph`)
+and shared by all members (:mod:`alearn.calculators.members`); the members can
+run in float32 or compiled, and MD can be driven by one member while the
+spread is computed only where asked for (``drive="member"``).
 An optional :class:`CommitteeCalibration` turns the spread into an expected
 error (fitted by :mod:`alearn.calibration`; evaluated here with plain NumPy).
 """
@@ -9,9 +12,11 @@ error (fitted by :mod:`alearn.calibration`; evaluated here with plain NumPy).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -19,31 +24,18 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
-from alearn.calculators.model_files import announce_load
+from alearn.calculators.graph import GraphBuilder, ModelInputs
+from alearn.calculators.members import (
+    CommitteeModels,
+    MemberOutputs,
+    ModelFileError,
+    Precision,
+)
 
+__all__ = ["CommitteeCalculator", "CommitteeCalibration", "CommitteeModels", "ModelFileError",
+           "committee_results"]
 
-class ModelFileError(ValueError):
-    """A model file cannot be read as a MACE model; the message names the file."""
-
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path = Path(path)
-
-
-def _load_model(path: Path, device: str) -> torch.nn.Module:
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"committee model not found: {path}")
-    announce_load(path)
-    try:
-        model = torch.load(path, map_location=device, weights_only=False)
-    except Exception as err:  # noqa: BLE001 - pickle, zip and torch errors alike
-        raise ModelFileError(path, f"not a readable model file ({type(err).__name__}: "
-                                   f"{err})") from None
-    if not isinstance(model, torch.nn.Module):
-        raise ModelFileError(path, f"holds a {type(model).__name__}, not a MACE model")
-    for param in model.parameters():
-        param.requires_grad = False
-    return model.eval()
+Drive = Literal["mean", "member"]
 
 
 @dataclass(frozen=True)
@@ -123,11 +115,34 @@ class CommitteeCalculator(Calculator):
     ----------
     model_paths
         Files written by mace-torch (``*.model``), all for the same elements.
+        Ignored when ``models`` is given.
     device
         Torch device, e.g. ``"cpu"`` or ``"cuda"``.
     calibration
         A :class:`CommitteeCalibration` or the path of its ``calibration.json``
         (written next to the members by a campaign); None: spreads only.
+    dtype
+        ``"float32"`` or ``"float64"``: run the members in this precision (for
+        MD; training keeps its own); None: as stored.
+    compile_mode
+        None, or a ``torch.compile`` mode (``"default"``): mace-torch's compile
+        preparation, compiled once on first use (a minute or more per member on
+        a CPU), eager again if compilation fails.
+    models
+        Already loaded (and perhaps compiled) :class:`CommitteeModels` to share
+        between calculators; ``model_paths``, ``device``, ``dtype`` and
+        ``compile_mode`` are then taken from it.
+    drive
+        ``"mean"``: energy, forces and stress are the committee means (every
+        member evaluated at every call). ``"member"``: they are member
+        ``driver``'s alone, unless a spread property (``energy_std``,
+        ``forces_std``, ``forces_committee``, ...) is asked for in the same call,
+        which evaluates the other members and gives the full committee results
+        (cached like any result until the atoms change; ``reset()`` returns to
+        the driver's at the same positions). For dynamics at the cost of one
+        model (see :meth:`driving`).
+    driver
+        The member that drives with ``drive="member"``.
 
     Notes
     -----
@@ -140,84 +155,119 @@ class CommitteeCalculator(Calculator):
     With a calibration, also ``forces_err_est`` (eV/Å, (N,): the expected
     per-atom error, see :class:`CommitteeCalibration`) and ``energy_err_est``
     (eV); ``forces_std`` and ``energy_std`` stay the raw spreads.
+
+    The graph is built once per structure (vesin neighbour list, see
+    :mod:`alearn.calculators.graph`) and shared by all members; member outputs
+    are kept for the last structure, so asking for the full committee after a
+    driver-only call evaluates only the other members.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energy_std",
                               "forces_std", "forces_committee", "energies_committee",
                               "stresses_committee"]
+    #: properties that need every member
+    SPREAD = frozenset({"energy_std", "forces_std", "forces_committee", "energies_committee",
+                        "stresses_committee", "forces_err_est", "energy_err_est"})
 
-    def __init__(self, model_paths: Sequence[str | Path], *, device: str = "cpu",
+    def __init__(self, model_paths: Sequence[str | Path] = (), *, device: str = "cpu",
                  calibration: CommitteeCalibration | str | Path | None = None,
-                 **kwargs) -> None:
+                 dtype: Precision | None = None, compile_mode: str | None = None,
+                 models: CommitteeModels | None = None, drive: Drive = "mean",
+                 driver: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)
-        if len(model_paths) < 1:
-            raise ValueError("CommitteeCalculator needs at least one model path")
+        if models is None:
+            if len(model_paths) < 1:
+                raise ValueError("CommitteeCalculator needs at least one model path")
+            models = CommitteeModels.load(model_paths, device=device, dtype=dtype,
+                                          compile_mode=compile_mode)
         if isinstance(calibration, (str, Path)):
             calibration = CommitteeCalibration.read(calibration)
         self.calibration = calibration
         if calibration is not None:
             self.implemented_properties = [*type(self).implemented_properties,
                                            "forces_err_est", "energy_err_est"]
-        self.model_paths = [Path(p) for p in model_paths]
-        self.device = device
-        self.models = [_load_model(p, device) for p in self.model_paths]
-        first = self.models[0]
-        self.r_max = float(first.r_max)
-        self.atomic_numbers = [int(z) for z in first.atomic_numbers]
-        self.dtype = next(first.parameters()).dtype
-        for path, model in zip(self.model_paths, self.models):
-            if [int(z) for z in model.atomic_numbers] != self.atomic_numbers:
-                raise ValueError(f"{path}: elements differ from {self.model_paths[0]}")
-            if float(model.r_max) != self.r_max:
-                raise ValueError(f"{path}: r_max differs from {self.model_paths[0]}")
-        from mace.tools import AtomicNumberTable
+        self.members = models
+        self.model_paths = [Path(p) for p in models.names]
+        self.device = models.device
+        self.r_max = models.r_max
+        self.atomic_numbers = models.atomic_numbers
+        self.dtype = models.dtype
+        self.drive = _checked_drive(drive, driver, len(models))
+        self.driver = driver
+        self._builder = models.graph_builder()
+        self._plain_builder = GraphBuilder(self.atomic_numbers, self.r_max, dtype=self.dtype,
+                                           device=self.device)
+        self._state: bytes | None = None
+        self._inputs: ModelInputs | None = None
+        self._done: dict[int, tuple[float, np.ndarray, np.ndarray | None]] = {}
 
-        self._z_table = AtomicNumberTable(self.atomic_numbers)
-        self._heads = getattr(first, "heads", ["Default"])
+    @property
+    def models(self) -> list[torch.nn.Module]:
+        """The members' (eager) mace-torch modules."""
+        return self.members.models
 
-    def _check_elements(self, atoms: Atoms) -> None:
-        unknown = sorted(set(atoms.numbers.tolist()) - set(self.atomic_numbers))
-        if unknown:
-            from ase.data import chemical_symbols
-
-            raise ValueError(f"the committee was trained without elements "
-                             f"{[chemical_symbols[z] for z in unknown]}")
+    @contextmanager
+    def driving(self, drive: Drive) -> Iterator[CommitteeCalculator]:
+        """Use ``drive`` (``"mean"`` or ``"member"``) inside the block; cached ASE results
+        are dropped on entry and exit (member outputs are kept)."""
+        old = self.drive
+        self.drive = _checked_drive(drive, self.driver, len(self.members))
+        self.reset()
+        try:
+            yield self
+        finally:
+            self.drive = old
+            self.reset()
 
     def batch(self, atoms: Atoms) -> dict[str, torch.Tensor]:
         """mace-torch's graph of ``atoms`` (one structure) as a dict of tensors."""
-        from mace import data as mace_data
-        from mace.tools import torch_geometric, torch_tools
-
-        self._check_elements(atoms)
-        # Build in the models' dtype (scoped; restored on exit) so positions
-        # never pass through float32.
-        with torch_tools.default_dtype(self.dtype):
-            config = mace_data.config_from_atoms(
-                atoms, key_specification=mace_data.KeySpecification())
-            graph = mace_data.AtomicData.from_config(
-                config, z_table=self._z_table, cutoff=self.r_max, heads=self._heads)
-        loader = torch_geometric.dataloader.DataLoader([graph], batch_size=1, shuffle=False)
-        return next(iter(loader)).to(self.device).to_dict()
+        return self._plain_builder.build([atoms]).data
 
     def calculate(self, atoms: Atoms | None = None, properties=None,
                   system_changes=all_changes) -> None:
         super().calculate(atoms, properties, system_changes)
         periodic = bool(self.atoms.pbc.all())
-        batch = self.batch(self.atoms)
-        energies, forces, stresses = [], [], []
-        for model in self.models:
-            out = model(dict(batch), compute_stress=periodic, training=False)
-            energies.append(out["energy"].detach().cpu().numpy()[0])
-            forces.append(out["forces"].detach().cpu().numpy())
+        if self.drive == "member" and not self.SPREAD.intersection(properties or ()):
+            energies, forces, stresses = self._member_outputs([self.driver], periodic)
+            self.results = {"energy": float(energies[0]), "free_energy": float(energies[0]),
+                            "forces": forces[0]}
             if periodic:
-                stresses.append(out["stress"].detach().cpu().numpy()[0])
-        self.results = committee_results(np.array(energies), np.array(forces),
-                                         np.array(stresses) if periodic else None)
+                self.results["stress"] = full_3x3_to_voigt_6_stress(stresses[0])
+            return
+        energies, forces, stresses = self._member_outputs(range(len(self.members)), periodic)
+        self.results = committee_results(energies, forces, stresses)
         if self.calibration is not None:
             self.results["forces_err_est"] = self.calibration.forces_err_est(
                 self.results["forces_std"])
             self.results["energy_err_est"] = self.calibration.energy_err_est(
                 self.results["energy_std"])
+
+    def _member_outputs(self, members: Iterable[int], stress: bool
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Energies (M,), forces (M, N, 3) and stresses (M, 3, 3) of ``members`` at
+        ``self.atoms``; members already evaluated there are not evaluated again."""
+        members = list(members)
+        state = _state_key(self.atoms)
+        if state != self._state:
+            self._state, self._inputs, self._done = state, None, {}
+        missing = [m for m in members
+                   if m not in self._done or (stress and self._done[m][2] is None)]
+        if missing:
+            out = self._evaluate(missing, stress)
+            for i, m in enumerate(missing):
+                self._done[m] = (float(out.energies[i, 0]), out.forces[i],
+                                 None if out.stress is None else out.stress[i, 0])
+        done = [self._done[m] for m in members]
+        return (np.array([d[0] for d in done]), np.array([d[1] for d in done]),
+                np.array([d[2] for d in done]) if stress else None)
+
+    def _evaluate(self, members: list[int], stress: bool) -> MemberOutputs:
+        """Evaluate ``members`` at ``self.atoms`` (the graph is built once per structure)."""
+        if self._builder.pad != self.members.compiled:  # compilation failed: unpadded now
+            self._builder, self._inputs = self.members.graph_builder(), None
+        if self._inputs is None:
+            self._inputs = self._builder.build([self.atoms])
+        return self.members.evaluate(self._inputs, members, stress=stress)
 
     def descriptors(self, atoms: Atoms) -> np.ndarray:
         """Invariant node features of the first member, averaged over atoms.
@@ -237,6 +287,20 @@ class CommitteeCalculator(Calculator):
         inv = extract_invariant(feats, num_layers=num_layers, num_features=num_features,
                                 l_max=l_max)
         return inv.detach().cpu().numpy().mean(axis=0)
+
+
+def _checked_drive(drive: str, driver: int, n_members: int) -> Drive:
+    if drive not in ("mean", "member"):
+        raise ValueError(f"drive={drive!r}: use 'mean' or 'member'")
+    if not 0 <= driver < n_members:
+        raise ValueError(f"driver={driver}: the committee has members 0..{n_members - 1}")
+    return drive  # type: ignore[return-value]
+
+
+def _state_key(atoms: Atoms) -> bytes:
+    """What the members' outputs depend on: numbers, positions, cell and pbc."""
+    return b"".join((atoms.numbers.tobytes(), atoms.positions.tobytes(),
+                     atoms.cell.array.tobytes(), atoms.pbc.tobytes()))
 
 
 def committee_results(energies: np.ndarray, forces: np.ndarray,

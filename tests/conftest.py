@@ -83,3 +83,15 @@ def tiny_foundation(tmp_path_factory) -> Path:
     from tiny_foundation import train_tiny_foundation
 
     return train_tiny_foundation(tmp_path_factory.mktemp("foundation"))
+
+
+@pytest.fixture(scope="session")
+def untrained_committee(tmp_path_factory) -> list[Path]:
+    """Three seeded, untrained ScaleShiftMACE members (8 channels, correlation 2, built
+    without e3nn's code generation) for H, Li, O, F and Cu: mace-torch's own model class,
+    for checks that need no trained weights (seconds)."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from md_models import save_committee
+
+    return save_committee(tmp_path_factory.mktemp("untrained"), [1, 3, 8, 9, 29], size=3,
+                          num_channels=8, correlation=2, codegen=False)

@@ -6,8 +6,9 @@ above it, one Li atom in the second water layer, and 12 Å of vacuum above the
 water. The cell is neutral: the Li gives up its electron to the metal, as in
 an electrode carrying a small negative surface charge with a Li⁺ in the
 electrolyte. 5 Å of vacuum lie below the slab as well, so that the same cell serves
-GPAW with a dipole correction along z (campaign_gpaw.yaml). The packing is relaxed for a few FIRE steps on GFN1-xTB (the test
-oracle), enough to remove close contacts. Writes ``cu_water_li.xyz`` here::
+GPAW with a dipole correction along z (campaign_gpaw.yaml). The packing is relaxed
+for a few FIRE steps on GFN1-xTB (the test oracle), enough to remove close contacts.
+Writes ``cu_water_li.xyz`` here::
 
     python examples/interface/build_structure.py
 """
