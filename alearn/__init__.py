@@ -36,8 +36,14 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-def load_committee(workdir: str | Path, *, device: str = "cpu"):
+def load_committee(workdir: str | Path, *, device: str = "cpu", state: str | None = None):
     """The committee of the latest trained iteration of ``workdir``.
+
+    Parameters
+    ----------
+    state
+        For a campaign with electronic states (``states:``): the state whose
+        committee to load (e.g. ``"ox"``); required there, not allowed otherwise.
 
     Returns
     -------
@@ -58,4 +64,11 @@ def load_committee(workdir: str | Path, *, device: str = "cpu"):
     data = yaml.safe_load((workdir / "config.yaml").read_text())
     cfg = config_from_dict(data, source=str(workdir / "config.yaml"))
     cfg = cfg.model_copy(update={"committee": cfg.committee.model_copy(update={"device": device})})
-    return committee_calculator(stages.iter_dir(trained[-1]) / "committee", cfg)
+    names = [s.name for s in cfg.states or []]
+    if (state is None) != (not names) or (state is not None and state not in names):
+        raise ConfigError(f"{workdir}: load_committee(state={state!r}): "
+                          + (f"the campaign's states are {names}; name one" if names
+                             else "this campaign has no electronic states; leave state out"))
+    from alearn.electronic_states import committee_folder
+
+    return committee_calculator(stages.iter_dir(trained[-1]) / committee_folder(state), cfg)

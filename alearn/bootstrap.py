@@ -38,8 +38,10 @@ from ase.parallel import DummyMPI
 from threadpoolctl import threadpool_limits
 
 from alearn.config import BaselineConfig, BootstrapConfig, BootstrapMDConfig, UncertaintyConfig
+from alearn.dataset import Candidate
 from alearn.errors import AlearnError, ConfigError
 from alearn.methods import Keys, method, section, total_charge
+from alearn.selection import assign_splits
 from alearn.uncertainty import broken_structure
 
 if TYPE_CHECKING:
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = ["MDRun", "bootstrap_frames", "campaign_frames", "check_md_calculator",
+           "initial_candidates",
            "md_calculator", "md_frames", "md_runs", "perturbed_copies"]
 
 KEY = "initial_data.bootstrap.md"
@@ -89,6 +92,22 @@ def campaign_frames(cfg: CampaignConfig, starts: dict[str, Atoms], rng: np.rando
     return [(a, name) for name, start in starts.items()
             for a in bootstrap_frames(start, boot, rng, make_calc=make_calc,
                                       ucfg=cfg.uncertainty, where=f"systems[{name}]")]
+
+
+def initial_candidates(cfg: CampaignConfig, starts: dict[str, Atoms], user_frames: list[Atoms],
+                       rng: np.random.Generator) -> list[Candidate]:
+    """The campaign's first rows to label: the user's frames (``initial_data.file``) when
+    given, else the bootstrap frames of :func:`campaign_frames`; split train/valid by
+    ``validation.fraction`` (at least one valid frame of three or more)."""
+    if user_frames:
+        frames = [(a, str(a.info.get("system", "user"))) for a in user_frames]
+        source = "user"
+    else:
+        frames = campaign_frames(cfg, starts, rng)
+        source = "bootstrap"
+    splits = assign_splits(len(frames), cfg.validation.fraction, rng, at_least_one=True)
+    return [Candidate(atoms=a, system=name, source=source, iteration=0, split=s)
+            for (a, name), s in zip(frames, splits)]
 
 
 def bootstrap_frames(atoms: Atoms, cfg: BootstrapConfig, rng: np.random.Generator, *,

@@ -7,10 +7,11 @@ SIGINT it ends its children before it stops (:func:`stop_on_signals`).
 
 ``campaign.json`` holds the digest of the *frozen* settings (those whose change
 would make the data inconsistent: the systems, the oracle's physics, the
-initial data, the validation split) and the campaign's status; ``config.yaml``
-the settings in force. The oracle's *policy* keys (time limit, isolation,
-ranks, launcher, failure limit) do not change a label's value and may change
-between runs, e.g. to retry failed labels with a longer time limit.
+initial data, the validation split, and the electronic states where there are
+any) and the campaign's status; ``config.yaml`` the settings in force. The
+oracle's *policy* keys (time limit, isolation, ranks, launcher, failure limit)
+do not change a label's value and may change between runs, e.g. to retry
+failed labels with a longer time limit.
 
 A lost or damaged ``campaign.json`` is rebuilt from ``config.yaml`` (the frozen
 sections cannot have changed there), so the check on changed settings is
@@ -59,12 +60,16 @@ def frozen_digest(cfg: CampaignConfig) -> str:
     data = cfg.model_dump(mode="json", include=set(FROZEN_SECTIONS))
     for key in ORACLE_POLICY_KEYS:
         data["oracle"].pop(key, None)
+    if cfg.states:  # frozen too; left out when absent, so older digests stay the same
+        data["states"] = [s.model_dump(mode="json") for s in cfg.states]
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _digests(cfg: CampaignConfig) -> set[str]:
     # workdirs written before the policy keys were left out hold the full digest
-    return {frozen_digest(cfg), cfg.digest(*FROZEN_SECTIONS)}
+    # (no such workdir has states: that digest would not cover them)
+    legacy = set() if cfg.states else {cfg.digest(*FROZEN_SECTIONS)}
+    return {frozen_digest(cfg)} | legacy
 
 
 def check_workdir_path(workdir: Path) -> None:
