@@ -5,16 +5,17 @@ integrators never wrap atoms back into the cell, and frames are written from
 the integrator's own positions) and momenta every ``interval_steps`` steps.
 Each frame's ``info`` records ``step``, ``time_fs``, ``temperature_K`` (target),
 ``timestep_fs``, ``interval_steps``, ``thermostat``, ``epot_eV`` and
-``temperature_inst_K``. Calling :func:`run_md` again with the same file
-continues from the last frame up to ``n_steps`` (a crashed or stopped run is
-finished by re-running the same command).
+``temperature_inst_K``, plus what an optional ``frame_info`` callback returns
+(e.g. each electronic state's energy under a λ-mixed calculator). Calling
+:func:`run_md` again with the same file continues from the last frame up to
+``n_steps`` (a crashed or stopped run is finished by re-running the same command).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -162,6 +163,7 @@ def run_md(
     *,
     options: MDOptions,
     extra_info: Mapping[str, Any] | None = None,
+    frame_info: Callable[[Atoms], Mapping[str, Any]] | None = None,
 ) -> MDRun:
     """Run (or resume) production MD and write frames to an ASE trajectory.
 
@@ -181,6 +183,10 @@ def run_md(
         Run settings; must match those recorded in an existing file.
     extra_info
         Additional JSON-able values stored in every frame's ``info``.
+    frame_info
+        Called with the MD's atoms (calculator attached, results of the frame's
+        positions) when a frame is written; the JSON-able values it returns go
+        into that frame's ``info``.
 
     Returns
     -------
@@ -192,8 +198,9 @@ def run_md(
     last = _last_frame(path)
     work = atoms.copy()
     work.calc = calculator
+    extra = _FrameInfo(extra_info or {}, frame_info)
     if last is None:
-        _start_fresh(work, path, options, extra_info or {})
+        _start_fresh(work, path, options, extra)
         step = 0
     else:
         step = _restore(work, last, path, options)
@@ -201,12 +208,23 @@ def run_md(
     if step >= options.n_steps:
         log.info("%s already holds %d steps; nothing to do", path, step)
     else:
-        step = _production(work, path, options, step, extra_info or {})
+        step = _production(work, path, options, step, extra)
     n_frames = _count_frames(path)
     return MDRun(path, n_frames, start, step, last is not None)
 
 
-def _start_fresh(work: Atoms, path: Path, options: MDOptions, extra: Mapping[str, Any]) -> None:
+@dataclass(frozen=True)
+class _FrameInfo:
+    """What goes into every frame's ``info`` besides the run's own keys."""
+
+    static: Mapping[str, Any]
+    callback: Callable[[Atoms], Mapping[str, Any]] | None = None
+
+    def of(self, atoms: Atoms) -> dict[str, Any]:
+        return {**self.static, **(self.callback(atoms) if self.callback else {})}
+
+
+def _start_fresh(work: Atoms, path: Path, options: MDOptions, extra: _FrameInfo) -> None:
     rng = _rng(options.seed, 0)
     if not work.has("momenta") or np.allclose(work.get_momenta(), 0.0):
         work.set_momenta(maxwell_boltzmann_momenta(work.get_masses(), options.temperature_K, rng))
@@ -239,7 +257,7 @@ def _restore(work: Atoms, last: Atoms, path: Path, options: MDOptions) -> int:
 
 
 def _production(work: Atoms, path: Path, options: MDOptions, step: int,
-                extra: Mapping[str, Any]) -> int:
+                extra: _FrameInfo) -> int:
     dyn = make_dynamics(work, options, _rng(options.seed, step))
     n_chunks = (options.n_steps - step) // options.interval_steps
     report = max(1, n_chunks // 10)
@@ -300,13 +318,14 @@ def equilibrate_npt(atoms: Atoms, options: MDOptions, npt: NPTOptions) -> None:
 
 
 def _write_frame(traj: Trajectory, work: Atoms, step: int, options: MDOptions,
-                 extra: Mapping[str, Any]) -> None:
+                 extra: _FrameInfo) -> None:
     snap = Atoms(numbers=work.numbers, positions=work.get_positions(), cell=work.cell,
                  pbc=work.pbc, momenta=work.get_momenta(), masses=work.get_masses())
-    snap.info = {**extra, "step": step, "time_fs": step * options.timestep_fs,
+    epot = float(work.get_potential_energy())
+    snap.info = {**extra.of(work), "step": step, "time_fs": step * options.timestep_fs,
                  "temperature_K": options.temperature_K, "timestep_fs": options.timestep_fs,
                  "interval_steps": options.interval_steps, "thermostat": options.thermostat,
-                 "epot_eV": float(work.get_potential_energy()),
+                 "epot_eV": epot,
                  "temperature_inst_K": float(work.get_temperature())}
     traj.write(snap)
 

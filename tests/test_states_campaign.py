@@ -1,0 +1,172 @@
+"""Campaigns with electronic states: the config checks, and a tiny two-state campaign
+(water cation / water, xTB test oracle, tiny MACE committees) checked as a user would."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+from ase.build import molecule
+from ase.io import read
+
+from alearn import Campaign, load_committee
+from alearn.config import config_from_dict
+from alearn.dataset import Dataset
+from alearn.errors import ConfigError
+from alearn.uncertainty import from_results
+from alearn.workdir import frozen_digest
+from conftest import TINY, deep_update
+
+STATES = [{"name": "ox", "charge": 1, "unpaired_electrons": 1}, {"name": "red", "charge": 0}]
+
+#: H2O+ / H2O: 9 and 10 electrons, a doublet and a closed shell
+WATER = {
+    "seed": 3,
+    "systems": [{"name": "water", "structure": "h2o.xyz", "walkers": 3, "max_selected": 2,
+                 "md": {"temperature_K": 300, "steps": 30, "sample_interval": 5,
+                        "timestep_fs": 0.5}}],
+    "oracle": {"kind": "xtb", "isolation": "inline", "xtb": {"method": "GFN2-xTB"}},
+    "states": STATES,
+    "coupling": {"lambdas": [0.0, 0.5, 1.0]},
+    "initial_data": {"bootstrap": {"n_per_system": 5, "rattle_std_A": 0.04}},
+    "validation": {"fraction": 0.2},
+    "committee": {"size": 2, "model": {"num_channels": 8, "r_max": 3.5},
+                  "training": {"max_num_epochs": 4, "batch_size": 2}},
+    "uncertainty": {"lo": 0.001, "hi": 5.0},
+    "stop": {"max_iterations": 1},
+}
+
+
+def _config(changes: dict | None = None, base: dict = WATER):
+    return config_from_dict(deep_update(base, changes or {}), source="c.yaml")
+
+
+# ----------------------------------------------------------------------------- config
+@pytest.mark.parametrize("changes, message", [
+    ({"states": [STATES[0], {"name": "red", "charge": -1}]},
+     r"states\[ox\].charge = 1 and states\[red\].charge = -1: .* differ by one electron"),
+    ({"states": [STATES[0]]}, "at least two electronic states"),
+    ({"states": [STATES[0], {**STATES[1], "name": "ox"}]}, r"repeated: \['ox'\]"),
+    ({"oracle": {"kind": "emt"}}, "oracle.kind 'emt' cannot set a total charge"),
+    ({"oracle": {"xtb": {"charge": 1}}}, r"oracle.xtb.charge is set, but each state"),
+    ({"coupling": {"lambdas": [0.0, 1.5]}}, r"coupling.lambdas \[1.5\] lie off the path"),
+    ({"baseline": {"kind": "xtb"}}, "Δ-ML baseline is not supported with several states"),
+    ({"states": [{**STATES[0], "unpaired_electrons": -1}, STATES[1]]},
+     r"key 'states\[ox\].unpaired_electrons'"),
+])
+def test_states_config_mistakes_are_named(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        _config(changes)
+
+
+def test_coupling_needs_states():
+    with pytest.raises(ConfigError, match="coupling: is set but there is no states"):
+        config_from_dict({**TINY, "coupling": {"lambdas": [0.5]}})
+
+
+def test_configs_without_states_keep_their_digest():
+    cfg = config_from_dict(TINY)
+    assert "states" not in cfg.model_dump() and "coupling" not in cfg.model_dump()
+    # recorded with the code before states existed: an old workdir must still resume
+    assert frozen_digest(cfg) == "d85f8f7b7181179a"
+    assert frozen_digest(_config()) != frozen_digest(_config({"states": [
+        STATES[0], {**STATES[1], "name": "reduced"}]}))
+
+
+@pytest.mark.parametrize("states, message", [
+    ([{"name": "ox", "charge": 1}, {"name": "red", "charge": 0}],
+     r"state ox has 9 electrons \(an odd count, charge 1\) and states\[ox\].unpaired_electrons"
+     r" = 0; an odd count needs spin polarisation"),
+    ([{"name": "ox", "charge": 1, "unpaired_electrons": 1},
+      {"name": "red", "charge": 0, "unpaired_electrons": 1}],
+     r"state red has 10 electrons \(an even count.* must be even"),
+])
+def test_odd_electrons_without_spin_stop_before_any_work(tmp_path, states, message):
+    molecule("H2O").write(tmp_path / "h2o.xyz")
+    cfg = config_from_dict({**WATER, "states": states}, source="c.yaml", base_dir=tmp_path)
+    with pytest.raises(ConfigError, match=message):
+        Campaign(cfg, tmp_path / "work").run()
+    assert not (tmp_path / "work").exists()
+
+
+# ----------------------------------------------------------------------------- campaign
+@pytest.fixture(scope="module")
+def two_state_campaign(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("two_states")
+    molecule("H2O").write(folder / "h2o.xyz")
+    (folder / "campaign.yaml").write_text(yaml.safe_dump(WATER))
+    result = Campaign(folder / "campaign.yaml", folder / "work").run()
+    return folder, result
+
+
+def test_every_structure_is_labeled_once_per_state(two_state_campaign):
+    folder, result = two_state_campaign
+    ds = Dataset(folder / "work" / "dataset.db")
+    rows = ds.rows()
+    assert len(rows) == result.n_labeled + result.n_failed and result.n_failed == 0
+    by_structure: dict[bytes, list] = {}
+    for row in rows:
+        by_structure.setdefault(row.positions.round(8).tobytes(), []).append(row)
+    assert len(by_structure) * 2 == len(rows) and any(r.source == "explore" for r in rows)
+    for pair in by_structure.values():
+        assert sorted(r.state for r in pair) == ["ox", "red"]
+        assert len({(r.split, r.iteration, r.walker, r.md_step, r.system) for r in pair}) == 1
+        ox, red = sorted(pair, key=lambda r: r.state)
+        assert ox.oracle_hash != red.oracle_hash
+        assert ox.data["oracle_settings"]["charge"] == 1.0
+        assert ox.data["oracle_settings"]["uhf"] == 1
+        assert red.data["oracle_settings"]["charge"] == 0.0
+        assert ox.energy - red.energy > 5.0  # the ionisation energy of water, in xTB: ~12 eV
+    exported = ds.labeled_atoms(state="ox")
+    assert {a.info["state"] for a in exported} == {"ox"} and len(exported) == len(rows) // 2
+
+
+def test_one_committee_per_state(two_state_campaign):
+    folder, _ = two_state_campaign
+    work = folder / "work"
+    for it in (1, 2):
+        marker = json.loads((work / f"iter_00{it}" / "train.done.json").read_text())
+        assert set(marker["states"]) == {"ox", "red"} and marker["worst_state"] in {"ox", "red"}
+        for state in ("ox", "red"):
+            committee = work / f"iter_00{it}" / f"committee_{state}"
+            assert (committee / "member_1.model").is_file()
+            assert (committee / "calibration.json").is_file()
+            train = read(committee / "member_0_train.xyz", ":")
+            assert {a.info["state"] for a in train} == {state}
+    assert not (work / "iter_001" / "committee").exists()
+    ox = load_committee(work, state="ox")
+    with pytest.raises(ConfigError, match=r"states are \['ox', 'red'\]; name one"):
+        load_committee(work)
+    atoms = molecule("H2O")
+    atoms.calc = ox
+    assert np.isfinite(atoms.get_potential_energy())
+
+
+def test_walkers_explore_the_path_and_the_larger_spread_decides(two_state_campaign):
+    folder, _ = two_state_campaign
+    explore = folder / "work" / "iter_001" / "explore"
+    lambdas = [json.loads((explore / f"water_w{w}.json").read_text())["coupling_lambda"]
+               for w in range(3)]
+    assert lambdas == [0.0, 0.5, 1.0]
+    frame = read(explore / "water_w1.xyz", index=-1)
+    assert frame.info["coupling_lambda"] == 0.5
+    spreads = []
+    for state in ("ox", "red"):
+        from alearn.training import committee_calculator
+
+        cfg = _config()
+        calc = committee_calculator(folder / "work" / "iter_001" / f"committee_{state}", cfg)
+        work = frame.copy()
+        work.calc = calc
+        work.get_forces()
+        spreads.append(from_results(calc.results, len(work)).max_force_std)
+    assert frame.info["unc_max_force_std"] == pytest.approx(max(spreads), rel=1e-4)
+
+
+def test_a_second_run_labels_nothing_more(two_state_campaign):
+    folder, _ = two_state_campaign
+    before = Dataset(folder / "work" / "dataset.db").count()
+    Campaign(folder / "campaign.yaml", folder / "work").run()
+    assert Dataset(folder / "work" / "dataset.db").count() == before
