@@ -79,7 +79,9 @@ def check_states(states: list[StateConfig] | None, coupling: CouplingConfig | No
                          "state; use oracle.kind xtb or gpaw")
     section = getattr(oracle, oracle.kind)
     spin_key = "uhf" if oracle.kind == "xtb" else "spinpol"
-    clash = sorted({"charge", spin_key} & section.model_fields_set)
+    default = type(section)()
+    # compared with the defaults, not the keys given: a dumped config.yaml lists them all
+    clash = [k for k in ("charge", spin_key) if getattr(section, k) != getattr(default, k)]
     if clash:
         raise ValueError(f"states: oracle.{oracle.kind}.{' and '.join(clash)} is set, but each "
                          "state sets its own charge and spin (states[].charge, "

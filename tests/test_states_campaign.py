@@ -25,7 +25,7 @@ STATES = [{"name": "ox", "charge": 1, "unpaired_electrons": 1}, {"name": "red", 
 WATER = {
     "seed": 3,
     "systems": [{"name": "water", "structure": "h2o.xyz", "walkers": 3, "max_selected": 2,
-                 "md": {"temperature_K": 300, "steps": 30, "sample_interval": 5,
+                 "md": {"temperature_K": 300, "steps": 15, "sample_interval": 5,
                         "timestep_fs": 0.5}}],
     "oracle": {"kind": "xtb", "isolation": "inline", "xtb": {"method": "GFN2-xTB"}},
     "states": STATES,
@@ -73,6 +73,8 @@ def test_configs_without_states_keep_their_digest():
     assert frozen_digest(cfg) == "d85f8f7b7181179a"
     assert frozen_digest(_config()) != frozen_digest(_config({"states": [
         STATES[0], {**STATES[1], "name": "reduced"}]}))
+    dumped = _config().model_dump(mode="json")  # config.yaml lists every key: it reloads
+    assert config_from_dict(dumped).states == _config().states
 
 
 @pytest.mark.parametrize("states, message", [
@@ -101,6 +103,7 @@ def two_state_campaign(tmp_path_factory):
     return folder, result
 
 
+@pytest.mark.slow
 def test_every_structure_is_labeled_once_per_state(two_state_campaign):
     folder, result = two_state_campaign
     ds = Dataset(folder / "work" / "dataset.db")
@@ -123,6 +126,7 @@ def test_every_structure_is_labeled_once_per_state(two_state_campaign):
     assert {a.info["state"] for a in exported} == {"ox"} and len(exported) == len(rows) // 2
 
 
+@pytest.mark.slow
 def test_one_committee_per_state(two_state_campaign):
     folder, _ = two_state_campaign
     work = folder / "work"
@@ -144,6 +148,7 @@ def test_one_committee_per_state(two_state_campaign):
     assert np.isfinite(atoms.get_potential_energy())
 
 
+@pytest.mark.slow
 def test_walkers_explore_the_path_and_the_larger_spread_decides(two_state_campaign):
     folder, _ = two_state_campaign
     explore = folder / "work" / "iter_001" / "explore"
@@ -165,6 +170,7 @@ def test_walkers_explore_the_path_and_the_larger_spread_decides(two_state_campai
     assert frame.info["unc_max_force_std"] == pytest.approx(max(spreads), rel=1e-4)
 
 
+@pytest.mark.slow
 def test_a_second_run_labels_nothing_more(two_state_campaign):
     folder, _ = two_state_campaign
     before = Dataset(folder / "work" / "dataset.db").count()

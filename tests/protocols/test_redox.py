@@ -99,6 +99,7 @@ def test_quadrature_converges_with_the_number_of_nodes():
     assert errors[0] > 0.05 and errors[4] < 1e-3  # 5 nodes (the default): below 1 meV
 
 
+@pytest.mark.slow
 def test_equal_wells_reproduce_the_exact_answers(equal_wells):
     model, ti, _ = equal_wells
     assert [w.lam for w in ti.windows] == window_lambdas(OPTIONS) and len(ti.windows) == 5
@@ -112,6 +113,7 @@ def test_equal_wells_reproduce_the_exact_answers(equal_wells):
     assert ti.linear_response and 0.0 < ti.dA_eV.stderr < 0.02
 
 
+@pytest.mark.slow
 def test_unequal_wells_reproduce_the_exact_answers(unequal_wells):
     model, ti, _ = unequal_wells
     assert within(ti.dA_eV, model.dA_eV(T))
@@ -124,6 +126,7 @@ def test_unequal_wells_reproduce_the_exact_answers(unequal_wells):
 
 
 # ----------------------------------------------------------------------------- resume
+@pytest.mark.slow
 def test_interrupted_windows_are_resumed(equal_wells, tmp_path):
     model, ti, folder = equal_wells
     work = tmp_path / "ti"
@@ -177,6 +180,7 @@ def test_fep_correction_warns_when_few_frames_carry_the_average(caplog):
     assert "unreliable" in caplog.text
 
 
+@pytest.mark.slow
 def test_end_state_corrections_from_the_windows(equal_wells, tmp_path):
     model, ti, _ = equal_wells
     # the "reference level": each state's well 0.05 eV higher and 10 % stiffer
@@ -200,6 +204,7 @@ def test_end_state_corrections_from_the_windows(equal_wells, tmp_path):
 
 
 # ----------------------------------------------------------------------------- potential
+@pytest.mark.slow
 def test_potential_against_the_she_and_a_computed_reference(equal_wells, tmp_path):
     _, ti, _ = equal_wells
     she = redox_potential(ti)
@@ -220,6 +225,7 @@ def test_potential_against_the_she_and_a_computed_reference(equal_wells, tmp_pat
     assert "U vs SHE" in corrected.summary()
 
 
+@pytest.mark.slow
 def test_the_figure_is_written(unequal_wells, tmp_path):
     model, ti, _ = unequal_wells
     path = plot_energy_gap(ti, tmp_path / "gap.png", exact=lambda lam: model.gap_eV(lam, T))
