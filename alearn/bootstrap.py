@@ -214,7 +214,8 @@ def md_calculator(cfg: CampaignConfig) -> BaseCalculator:
 
 def check_md_calculator(cfg: CampaignConfig, atoms: Atoms, where: str) -> None:
     """Raise ConfigError if ``md.calculator`` cannot treat ``atoms`` or runs another
-    charge than the oracle (a ``baseline`` is checked by the campaign itself).
+    charge than the oracle (one of the states' charges, with ``states:``; a ``baseline``
+    is checked by the campaign itself).
 
     Cheap: run it before any MD.
     """
@@ -225,15 +226,17 @@ def check_md_calculator(cfg: CampaignConfig, atoms: Atoms, where: str) -> None:
     keys = Keys(prefix=f"{key}.{bcfg.kind}", subject=f"{key}.kind '{bcfg.kind}'")
     method(bcfg.kind).check_atoms(atoms, where, section(bcfg), keys=keys)
     mine, target = total_charge(bcfg), total_charge(cfg.oracle)
-    if mine is None or target is None or abs(mine - target) < 1e-9:
+    targets = [float(s.charge) for s in cfg.states] if cfg.states else [target]
+    if mine is None or None in targets or any(abs(mine - t) < 1e-9 for t in targets):
         return
+    wanted = " or ".join(f"{t:g}" for t in targets)
     if bcfg.kind == "emt":
-        log.warning("%s: the oracle labels charge %g but %s.kind 'emt' is neutral; the "
-                    "bootstrap MD samples the neutral system", where, target, key)
+        log.warning("%s: the oracle labels charge %s but %s.kind 'emt' is neutral; the "
+                    "bootstrap MD samples the neutral system", where, wanted, key)
         return
-    raise ConfigError(f"{where}: the oracle labels charge {target:g} but {keys.key('charge')} "
-                      f"is {mine:g}; set {keys.key('charge')}: {target:g} so that the bootstrap "
-                      "MD samples the same system")
+    raise ConfigError(f"{where}: the oracle labels charge {wanted} but {keys.key('charge')} "
+                      f"is {mine:g}; set {keys.key('charge')}: {targets[0]:g} so that the "
+                      "bootstrap MD samples the same system")
 
 
 # --------------------------------------------------------------------------- MD frames

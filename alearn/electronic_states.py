@@ -44,7 +44,7 @@ from alearn.oracles import Oracle, settings_hash
 log = logging.getLogger(__name__)
 
 __all__ = ["ElectronicState", "campaign_states", "check_structure", "committee_folder",
-           "path_committee", "per_state",
+           "oracle_calculator", "path_committee", "per_state",
            "state_committee", "state_oracle_config", "train_summary", "walker_lambda"]
 
 
@@ -121,6 +121,25 @@ def state_oracle_config(oracle: OracleConfig, state: StateConfig) -> OracleConfi
         return oracle.model_copy(update={"gpaw": section})
     raise ConfigError(f"{where}: oracle.kind {oracle.kind!r} cannot set a total charge; "
                       "use xtb or gpaw")
+
+
+def oracle_calculator(cfg: CampaignConfig, state: str):
+    """An ASE calculator of the campaign's oracle method in electronic state ``state`` (its
+    charge and spin), e.g. the reference of a redox integration's end-state correction or
+    of a direct integration.
+
+    Raises
+    ------
+    ConfigError
+        When the campaign has no state of that name.
+    """
+    from alearn.methods import method
+
+    names = [s.name for s in cfg.states or []]
+    if state not in names:
+        raise ConfigError(f"no electronic state {state!r}; the campaign's states are {names}")
+    oc = state_oracle_config(cfg.oracle, cfg.states[names.index(state)])
+    return method(oc.kind).make_calculator(getattr(oc, oc.kind))
 
 
 def campaign_states(cfg: CampaignConfig, make_oracle: Callable[[OracleConfig], Oracle]

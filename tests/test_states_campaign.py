@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -93,6 +94,33 @@ def test_odd_electrons_without_spin_stop_before_any_work(tmp_path, states, messa
     assert not (tmp_path / "work").exists()
 
 
+def test_the_redox_example_validates(tmp_path):
+    from alearn.bootstrap import check_md_calculator
+    from alearn.config import load_config
+    from conftest import REPO
+
+    cfg = load_config(REPO / "examples" / "redox" / "campaign_xtb.yaml")
+    campaign = Campaign(cfg, tmp_path / "work")
+    campaign.validate()
+    check_md_calculator(cfg, campaign.starts["fe_water"], "systems[fe_water]")
+    assert [s.oracle_config.xtb.uhf for s in campaign.states] == [5, 4]
+    assert [s.oracle_config.xtb.charge for s in campaign.states] == [3.0, 2.0]
+
+
+def test_the_bootstrap_md_runs_one_of_the_states():
+    from alearn.bootstrap import check_md_calculator
+
+    def boot(charge: int, uhf: int):
+        return _config({"initial_data": {"bootstrap": {"method": "md", "md": {
+            "calculator": {"kind": "xtb", "xtb": {"charge": charge, "uhf": uhf}}}}}})
+
+    check_md_calculator(boot(1, 1), molecule("H2O"), "systems[water]")
+    check_md_calculator(boot(0, 0), molecule("H2O"), "systems[water]")
+    with pytest.raises(ConfigError, match=r"the oracle labels charge 1 or 0 but .*xtb.charge "
+                                          r"is -1"):
+        check_md_calculator(boot(-1, 1), molecule("H2O"), "systems[water]")
+
+
 # ----------------------------------------------------------------------------- campaign
 @pytest.fixture(scope="module")
 def two_state_campaign(tmp_path_factory):
@@ -176,3 +204,39 @@ def test_a_second_run_labels_nothing_more(two_state_campaign):
     before = Dataset(folder / "work" / "dataset.db").count()
     Campaign(folder / "campaign.yaml", folder / "work").run()
     assert Dataset(folder / "work" / "dataset.db").count() == before
+
+
+@pytest.mark.slow
+def test_integration_on_the_committees_matches_the_oracle(two_state_campaign, tmp_path):
+    """End to end, reduced: TI on the campaign's two committees, corrected to xTB at the end
+    states, against TI run directly on xTB (the same windows)."""
+    from alearn.electronic_states import oracle_calculator
+    from alearn.protocols import MDOptions
+    from alearn.protocols.redox import (
+        TIOptions,
+        end_state_correction,
+        redox_potential,
+        thermodynamic_integration,
+    )
+
+    folder, _ = two_state_campaign
+    work, cfg = folder / "work", _config()
+    options = TIOptions(md=MDOptions(temperature_K=300, timestep_fs=0.5, n_steps=300,
+                                     interval_steps=5, thermostat="langevin",
+                                     thermostat_time_fs=50.0, seed=2),
+                        equilibration_steps=50, n_nodes=3, n_blocks=5)
+    start = molecule("H2O")
+    xtb = {s: oracle_calculator(cfg, s) for s in ("ox", "red")}
+    model = thermodynamic_integration(start, load_committee(work, state="ox"),
+                                      load_committee(work, state="red"), tmp_path / "model",
+                                      options=options)
+    corrections = [end_state_correction(model, s, xtb[s], n_frames=20, equilibration_steps=50)
+                   for s in ("ox", "red")]
+    corrected = redox_potential(model, corrections=corrections)
+    direct = thermodynamic_integration(start, xtb["ox"], xtb["red"], tmp_path / "xtb",
+                                       options=options)
+    assert -16.0 < direct.dA_eV.value < -8.0  # minus the ionisation free energy of water
+    combined = math.hypot(corrected.dA_eV.stderr, direct.dA_eV.stderr)
+    print(f"model {model.dA_eV}, corrected {corrected.dA_eV}, direct {direct.dA_eV}")
+    assert abs(corrected.dA_eV.value - direct.dA_eV.value) < max(0.1, 3 * combined)
+    assert abs(model.dA_eV.value - direct.dA_eV.value) < 1.0  # tiny models, 7 labels a state
