@@ -4,8 +4,11 @@
   Green–Kubo and Nernst–Einstein conductivities (:func:`analyze_transport`),
   Arrhenius extrapolation (:func:`arrhenius_fit`) and field-driven MD
   (:func:`nemd_conductivity`).
-* :mod:`alearn.protocols.redox`, :mod:`alearn.protocols.free_energy`,
-  :mod:`alearn.protocols.screening`: to come (see their docstrings).
+* :mod:`alearn.protocols.redox`: redox potentials by thermodynamic integration
+  between two electronic states, with FEP corrections to the oracle and the
+  conversion to a potential vs SHE (see docs/redox.md).
+* :mod:`alearn.protocols.free_energy`, :mod:`alearn.protocols.screening`: to
+  come (see their docstrings).
 
 Shared by all of them, at this level: production MD (:mod:`.md`,
 :func:`run_md`; thermostats in :mod:`.thermostats`), trajectory reading
