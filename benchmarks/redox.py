@@ -29,11 +29,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 from ase import Atoms
 from ase.io import read
 from result_line import emit
 
 from alearn import Campaign, load_committee
+from alearn.config import config_from_dict
 from alearn.electronic_states import oracle_calculator
 from alearn.protocols import MDOptions
 from alearn.protocols.redox import (
@@ -96,7 +98,32 @@ def node_convergence() -> dict:
 
 
 # --------------------------------------------------------------------------- 2./3. xTB
-def campaign_route(workdir: Path, config: Path) -> tuple[Campaign, dict]:
+#: ``--reduced``: a campaign that checks the script works, not one that learns the couple
+REDUCED = {"initial_data": {"bootstrap": {"n_per_system": 6}},
+           "committee": {"size": 2, "training": {"max_num_epochs": 4, "warm_start_epochs": 2}},
+           "stop": {"max_iterations": 1}}
+
+
+def campaign_config(reduced: bool):
+    """The example's campaign (reduced: fewer frames, members, epochs, one iteration)."""
+    path = EXAMPLE / "campaign_xtb.yaml"
+    data = yaml.safe_load(path.read_text())
+    if reduced:
+        data = merged(data, REDUCED)
+        data["systems"][0]["md"]["steps"] = 60
+    return config_from_dict(data, source=str(path), base_dir=EXAMPLE)
+
+
+def merged(base: dict, changes: dict) -> dict:
+    """``base`` with ``changes`` applied, nested mappings merged key by key."""
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(
+            out.get(key), dict) else value
+    return out
+
+
+def campaign_route(workdir: Path, config) -> tuple[Campaign, dict]:
     """Run (or resume) the campaign; its labels and the wall time of its stages (from the
     stage markers, so a resumed campaign counts its earlier runs too)."""
     campaign = Campaign(config, workdir)
@@ -112,10 +139,10 @@ def campaign_route(workdir: Path, config: Path) -> tuple[Campaign, dict]:
     return campaign, figures
 
 
-def ti_options(steps: int) -> TIOptions:
+def ti_options(steps: int, n_nodes: int) -> TIOptions:
     md = MDOptions(temperature_K=T, timestep_fs=1.0, n_steps=steps, interval_steps=5,
                    thermostat="langevin", thermostat_time_fs=100.0, seed=1)
-    return TIOptions(md=md, equilibration_steps=steps // 5, n_nodes=5, n_blocks=5)
+    return TIOptions(md=md, equilibration_steps=steps // 5, n_nodes=n_nodes, n_blocks=5)
 
 
 def start_structure() -> Atoms:
@@ -150,7 +177,7 @@ def main() -> None:
     parser.add_argument("--reduced", action="store_true", help="short everything")
     args = parser.parse_args()
     if args.reduced:
-        args.steps, args.fep_frames, args.harmonic_steps = 200, 10, 1000
+        args.steps, args.fep_frames, args.harmonic_steps = 100, 10, 1000
     t_start = time.perf_counter()
     out = args.workdir.parent / f"{args.workdir.name}_ti"
 
@@ -158,9 +185,8 @@ def main() -> None:
     harmonic = [harmonic_check(out / f"wells_{k:g}", k, args.harmonic_steps) for k in (1.0, 2.0)]
     harmonic_s = time.perf_counter() - t0
 
-    config = EXAMPLE / "campaign_xtb.yaml"
-    campaign, campaign_figures = campaign_route(args.workdir, config)
-    options = ti_options(args.steps)
+    campaign, campaign_figures = campaign_route(args.workdir, campaign_config(args.reduced))
+    options = ti_options(args.steps, n_nodes=3 if args.reduced else 5)
     start = start_structure()
 
     t0 = time.perf_counter()

@@ -34,10 +34,24 @@ WATER = {
     "initial_data": {"bootstrap": {"n_per_system": 5, "rattle_std_A": 0.04}},
     "validation": {"fraction": 0.2},
     "committee": {"size": 2, "model": {"num_channels": 8, "r_max": 3.5},
-                  "training": {"max_num_epochs": 4, "batch_size": 2}},
+                  "training": {"max_num_epochs": 40, "batch_size": 2, "energy_weight": 10.0}},
     "uncertainty": {"lo": 0.001, "hi": 5.0},
     "stop": {"max_iterations": 1},
 }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch and OpenMP thread in this process: on a busy 2-core machine, two threads
+    that spin-wait make an MD step of these tiny committees 25 times slower."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(before)
 
 
 def _config(changes: dict | None = None, base: dict = WATER):
@@ -221,22 +235,26 @@ def test_integration_on_the_committees_matches_the_oracle(two_state_campaign, tm
 
     folder, _ = two_state_campaign
     work, cfg = folder / "work", _config()
-    options = TIOptions(md=MDOptions(temperature_K=300, timestep_fs=0.5, n_steps=300,
+    options = TIOptions(md=MDOptions(temperature_K=300, timestep_fs=0.5, n_steps=200,
                                      interval_steps=5, thermostat="langevin",
                                      thermostat_time_fs=50.0, seed=2),
-                        equilibration_steps=50, n_nodes=3, n_blocks=5)
+                        equilibration_steps=40, n_nodes=3, n_blocks=4)
     start = molecule("H2O")
     xtb = {s: oracle_calculator(cfg, s) for s in ("ox", "red")}
     model = thermodynamic_integration(start, load_committee(work, state="ox"),
                                       load_committee(work, state="red"), tmp_path / "model",
                                       options=options)
-    corrections = [end_state_correction(model, s, xtb[s], n_frames=20, equilibration_steps=50)
+    corrections = [end_state_correction(model, s, xtb[s], n_frames=20, equilibration_steps=40)
                    for s in ("ox", "red")]
     corrected = redox_potential(model, corrections=corrections)
     direct = thermodynamic_integration(start, xtb["ox"], xtb["red"], tmp_path / "xtb",
                                        options=options)
-    assert -16.0 < direct.dA_eV.value < -8.0  # minus the ionisation free energy of water
+    # minus the adiabatic ionisation free energy of water in GFN2-xTB (measured: 18.1 eV)
+    assert -20.0 < direct.dA_eV.value < -16.0
     combined = math.hypot(corrected.dA_eV.stderr, direct.dA_eV.stderr)
-    print(f"model {model.dA_eV}, corrected {corrected.dA_eV}, direct {direct.dA_eV}")
+    print(f"model {model.dA_eV}, corrected {corrected.dA_eV}, direct {direct.dA_eV}, "
+          f"FEP {[(c.dA_eV, c.effective_frames) for c in corrections]}")
+    # tiny committees (7 labels a state): measured 0.06 eV off, 0.03 eV after the correction
+    assert abs(model.dA_eV.value - direct.dA_eV.value) < 0.3
     assert abs(corrected.dA_eV.value - direct.dA_eV.value) < max(0.1, 3 * combined)
-    assert abs(model.dA_eV.value - direct.dA_eV.value) < 1.0  # tiny models, 7 labels a state
+    assert all(1.0 <= c.effective_frames <= c.n_frames == 20 for c in corrections)
