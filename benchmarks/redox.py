@@ -29,10 +29,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 import yaml
 from ase import Atoms
 from ase.io import read
 from result_line import emit
+from threadpoolctl import threadpool_limits
 
 from alearn import Campaign, load_committee
 from alearn.config import config_from_dict
@@ -173,9 +175,13 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=REPO / "runs" / "fe_redox")
     parser.add_argument("--steps", type=int, default=1500, help="MD steps (1 fs) per window")
     parser.add_argument("--fep-frames", type=int, default=40, help="oracle frames per end")
-    parser.add_argument("--harmonic-steps", type=int, default=20000)
+    parser.add_argument("--harmonic-steps", type=int, default=10000)
     parser.add_argument("--reduced", action="store_true", help="short everything")
     args = parser.parse_args()
+    # one torch and OpenMP (xTB) thread for the MD in this process: threads that spin-wait
+    # slow small models down many times on a machine whose cores are shared
+    torch.set_num_threads(1)
+    threadpool_limits(1)
     if args.reduced:
         args.steps, args.fep_frames, args.harmonic_steps = 100, 10, 1000
     t_start = time.perf_counter()
