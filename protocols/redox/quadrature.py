@@ -9,7 +9,10 @@ In linear response (Marcus theory: both states' free-energy curves parabolas
 of the same curvature) ⟨ΔE⟩_λ is a straight line. :func:`linear_fit` fits one
 by weighted least squares through all windows and tests it with χ²: a
 p-value below the chosen level flags the curve as not linear within its
-errors.
+errors. Each window's standard error comes from a few blocks, so its residual in
+units of that error follows Student's t; it is mapped to the normal deviate of the
+same tail probability before χ² is formed (otherwise a straight line would be
+rejected too often).
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import chi2
+from scipy.stats import chi2, norm
+from scipy.stats import t as student_t
 
 from ..results import Estimate
 
@@ -58,13 +62,14 @@ class LinearFit:
     intercept_eV, slope_eV
         The line's parameters with standard errors (eV; the slope per unit λ).
     chi2
-        Σ ((v_i − line_i)/σ_i)².
+        Σ z_i², z_i the normal deviate with the tail probability of (v_i − line_i)/σ_i
+        under Student's t with n_blocks − 1 degrees of freedom (σ_i is itself estimated).
     dof
         Degrees of freedom, windows − 2.
     p_value
         P(χ² ≥ observed) for ``dof`` degrees of freedom (NaN for dof 0).
     max_deviation_sigma
-        Largest |v_i − line_i| / σ_i.
+        Largest |v_i − line_i| / σ_i (before the mapping to normal deviates).
     linear
         False when ``p_value`` is below the level the fit was tested at.
     """
@@ -93,6 +98,18 @@ class LinearFit:
                    float(d["max_deviation_sigma"]), bool(d["linear"]))
 
 
+def _normal_scores(resid: np.ndarray, n_blocks: Sequence[int]) -> np.ndarray:
+    """Residuals in units of standard errors estimated from n blocks follow Student's t
+    with n − 1 degrees of freedom, not a normal law: map each to the normal deviate of
+    the same tail probability, so that χ² keeps its distribution (errors from 0 blocks,
+    propagated ones, are taken as exact)."""
+    out = np.array(resid, dtype=float)
+    for i, n in enumerate(n_blocks):
+        if n >= 2:
+            out[i] = math.copysign(float(norm.isf(student_t.sf(abs(out[i]), n - 1))), out[i])
+    return out
+
+
 def linear_fit(lambdas: Sequence[float], values: Sequence[Estimate], *,
                alpha: float = 0.01) -> LinearFit:
     """Weighted least-squares line through (λ_i, ⟨ΔE⟩_i ± σ_i) and its χ² test.
@@ -117,7 +134,7 @@ def linear_fit(lambdas: Sequence[float], values: Sequence[Estimate], *,
     cov = np.linalg.inv(design.T @ design)
     params = cov @ design.T @ (v / s)
     resid = (v - params[0] - params[1] * lam) / s
-    chi2_value = float(resid @ resid)
+    chi2_value = float((_normal_scores(resid, [e.n_blocks for e in values]) ** 2).sum())
     dof = len(lam) - 2
     p_value = float(chi2.sf(chi2_value, dof)) if dof > 0 else math.nan
     return LinearFit(Estimate(float(params[0]), float(math.sqrt(cov[0, 0])), 0),
