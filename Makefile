@@ -12,12 +12,13 @@ setup:
 	bash scripts/setup.sh
 
 demo: setup
-	$(VENV)/bin/alearn run examples/demo/campaign.yaml --workdir $(WORKDIR) -v
+	$(VENV)/bin/alearn run examples/demo/campaign.yaml --workdir $(WORKDIR)
 	$(VENV)/bin/alearn status $(WORKDIR)
+	$(VENV)/bin/alearn report $(WORKDIR)
 
 demo-mpi: setup
 	mpirun -np 2 $(VENV)/bin/alearn run examples/demo/campaign.yaml --workdir $(WORKDIR)-mpi
-	$(VENV)/bin/alearn status $(WORKDIR)-mpi
+	$(VENV)/bin/alearn status --wide $(WORKDIR)-mpi
 
 test: setup
 	$(VENV)/bin/python -m pytest -p no:cacheprovider -q tests

@@ -41,6 +41,7 @@ from alearn.config import BaselineConfig, BootstrapConfig, BootstrapMDConfig, Un
 from alearn.dataset import Candidate
 from alearn.errors import AlearnError, ConfigError
 from alearn.methods import Keys, method, section, total_charge
+from alearn.progress import Task
 from alearn.selection import assign_splits
 from alearn.uncertainty import broken_structure
 
@@ -319,9 +320,11 @@ def md_frames(atoms: Atoms, cfg: BootstrapConfig, make_calc: Callable[[], BaseCa
     frames = [atoms.copy()]
     t0 = time.perf_counter()
     make_calc()  # loads the calculator's libraries, so that the thread limit reaches them
-    with threadpool_limits(limits=cfg.md.threads):
+    with threadpool_limits(limits=cfg.md.threads), \
+            Task(f"bootstrap MD {where}", cfg.n_per_system - 1, unit="frame") as progress:
         for run in md_runs(atoms, cfg, rng):
-            frames += _run_frames(run, cfg.md, make_calc, rng, ucfg, where)
+            frames += _run_frames(run, cfg.md, make_calc, rng, ucfg, where,
+                                  on_frame=progress.update)
     log.info("%s: %d bootstrap frames from MD in %.1f s", where, len(frames),
              time.perf_counter() - t0)
     return frames
@@ -363,8 +366,10 @@ def _steps(dyn: Langevin, n: int, run: MDRun, where: str) -> None:
 
 
 def _run_frames(run: MDRun, md: BootstrapMDConfig, make_calc: Callable[[], BaseCalculator],
-                rng: np.random.Generator, ucfg: UncertaintyConfig, where: str) -> list[Atoms]:
-    """The ``run.n_frames`` unbroken frames of one run (restarted after a broken one)."""
+                rng: np.random.Generator, ucfg: UncertaintyConfig, where: str, *,
+                on_frame: Callable[[], None] | None = None) -> list[Atoms]:
+    """The ``run.n_frames`` unbroken frames of one run (restarted after a broken one);
+    ``on_frame()`` is called for each (progress)."""
     frames: list[Atoms] = []
     n_broken = 0
     dyn = _dynamics(run, md, make_calc, rng)
@@ -374,6 +379,8 @@ def _run_frames(run: MDRun, md: BootstrapMDConfig, make_calc: Callable[[], BaseC
         problem = broken_structure(dyn.atoms, ucfg)
         if problem is None:
             frames.append(_frame(dyn.atoms))
+            if on_frame is not None:
+                on_frame()
             continue
         n_broken += 1
         log.info("%s: bootstrap MD at %g K: frame broken (%s); restarting the run",

@@ -79,6 +79,8 @@ class ValidationErrors:
         (F,) committee-mean minus reference energy and energy spread per frame (eV).
     n_atoms
         (F,) atoms per frame.
+    numbers
+        (M,) atomic numbers of the atoms (None: not recorded).
     """
 
     ref_forces: np.ndarray
@@ -87,6 +89,7 @@ class ValidationErrors:
     energy_err: np.ndarray
     energy_std: np.ndarray
     n_atoms: np.ndarray
+    numbers: np.ndarray | None = None
 
     @property
     def force_err(self) -> np.ndarray:
@@ -99,7 +102,8 @@ class ValidationErrors:
         keep = np.isfinite(self.forces_std) & (self.forces_std > MIN_SPREAD)
         return ValidationErrors(self.ref_forces[keep], self.pred_forces[keep],
                                 self.forces_std[keep], self.energy_err, self.energy_std,
-                                self.n_atoms)
+                                self.n_atoms,
+                                None if self.numbers is None else self.numbers[keep])
 
 
 def predict_validation(calc, valid: Sequence[Atoms]) -> ValidationErrors:
@@ -120,7 +124,8 @@ def predict_validation(calc, valid: Sequence[Atoms]) -> ValidationErrors:
         pred_forces=np.concatenate(pred) if pred else empty3,
         forces_std=np.concatenate(std) if std else np.zeros(0),
         energy_err=np.array(de, dtype=float), energy_std=np.array(se, dtype=float),
-        n_atoms=np.array([len(a) for a in valid], dtype=int))
+        n_atoms=np.array([len(a) for a in valid], dtype=int),
+        numbers=np.concatenate([a.numbers for a in valid]) if valid else np.zeros(0, int))
 
 
 def fit_scale(err: np.ndarray, std: np.ndarray) -> float:

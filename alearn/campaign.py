@@ -4,7 +4,8 @@ Workdir layout::
 
     campaign.json          config digest, status, stop reason
     config.yaml            the configuration the campaign was started with
-    dataset.db             labeled data (ASE database) with provenance
+    dataset.db             labeled data (ASE database) with provenance (or on a
+                           PostgreSQL server: ``dataset:``, alearn.database)
     alearn.log             the log
     labels/                label journal (see alearn.labeling)
     iter_000/              initial data
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -36,7 +36,10 @@ from ase import Atoms
 from alearn import report
 from alearn.bootstrap import initial_candidates
 from alearn.calibration import selection_window, validate_and_calibrate
+from alearn.conditions import converged
 from alearn.config import CampaignConfig, load_config
+from alearn.database import claim, naming_errors
+from alearn.database import location as dataset_location
 from alearn.dataset import Candidate, Dataset
 from alearn.electronic_states import (
     ElectronicState,
@@ -48,7 +51,7 @@ from alearn.electronic_states import (
     train_summary,
     walker_lambda,
 )
-from alearn.errors import AlearnError, CampaignStopped, ConfigError
+from alearn.errors import CampaignStopped, ConfigError
 from alearn.exploration import (
     WalkerSpec,
     continue_from,
@@ -64,6 +67,7 @@ from alearn.methods import total_charge
 from alearn.oracles import make_oracle
 from alearn.parallel import Workers
 from alearn.preflight import check_before_labels
+from alearn.progress import walker_progress
 from alearn.seeding import derive_seed
 from alearn.selection import choose_candidates
 from alearn.stalls import MDAdjustment, adjustments_in, next_adjustments
@@ -140,13 +144,13 @@ class Campaign:
     @cached_property
     def ds(self) -> Dataset:
         """The campaign's dataset (opened on first use, after the workdir exists)."""
-        path = self.workdir / "dataset.db"
-        try:
-            ds = Dataset(path)
+        where = dataset_location(self.workdir, self.cfg.dataset)
+        with naming_errors(where, "if it is damaged, restore it from a backup, or start a "
+                                  "new --workdir"):
+            ds = Dataset(where)
             ds.count()
-        except sqlite3.DatabaseError as err:
-            raise AlearnError(f"{path}: cannot be used ({err}); if it is damaged, restore it "
-                              "from a backup, or start a new --workdir") from None
+            if self.cfg.dataset and self.workers.is_writer:
+                claim(ds.db, self.workdir)
         return ds
 
     # ------------------------------------------------------------------ set-up
@@ -195,7 +199,10 @@ class Campaign:
         with hold(self.workdir, self.workers), stop_on_signals(self.workdir, self.stopping):
             writer = self.workers.is_writer
             open_workdir(self.workdir, self.cfg, writer=writer)
-            check_dataset_present(self.workdir, init_done=bool(self.stages.done(0, "init")))
+            check_dataset_present(self.workdir, init_done=bool(self.stages.done(0, "init")),
+                                  url=self.cfg.dataset)
+            if self.cfg.dataset:
+                _ = self.ds  # a server's database claimed (or refused) before any work
             self.workers.barrier()
             with report.log_to_file(self.workdir / "alearn.log", enabled=writer):
                 if self.retry_failed and writer:
@@ -208,7 +215,7 @@ class Campaign:
                                         self.ds.count(status="failed"))
                 if writer:
                     write_status(self.workdir, self.cfg, status, iterations=last)
-                    report.learning_curve(self.workdir)
+                    report.learning_curve(self.workdir, target=self.cfg.stop.accurate_ratio)
                 log.info("campaign finished: %s after %d iterations (%d labels, %d failed)",
                          status, last, result.n_labeled, result.n_failed)
         return result
@@ -218,7 +225,7 @@ class Campaign:
         for it in range(1, stop.max_iterations + 1):
             self._train(it)
             summary = self._explore(it)
-            if all(s["accurate_ratio"] >= stop.accurate_ratio for s in summary.values()):
+            if converged(summary, stop.accurate_ratio):
                 return "converged", it
             if self._budget_left() <= 0:
                 self._train(it + 1)
@@ -293,6 +300,7 @@ class Campaign:
             self.stages.mark(it, "train", {"wall_s": time.perf_counter() - t0,
                                            "target": self.target.tag, "e0s": self.e0s,
                                            **train_summary(self.states, trained)})
+            report.learning_curve(self.workdir, target=self.cfg.stop.accurate_ratio)
         self.workers.barrier()
 
     def _train_state(self, it: int, state: ElectronicState) -> dict:
@@ -375,7 +383,9 @@ class Campaign:
                                  temperature_K=adj.temperature_factor
                                  * s.md.walker_temperature_K(w, it, n_iter),
                                  seed=derive_seed(self.cfg.seed, "walker", it, s.name, w),
-                                 md=adj.apply(s.md), coupling_lambda=walker_lambda(self.cfg, w))
+                                 md=adj.apply(s.md), coupling_lambda=walker_lambda(self.cfg, w),
+                                 pressure_bar=s.md.walker_pressure_bar(w, it)
+                                 if s.md.ensemble == "npt" else None)
                       for w in range(s.walkers)]
         return specs
 
@@ -391,11 +401,18 @@ class Campaign:
         out = self.stages.iter_dir(it) / "explore"
         out.mkdir(parents=True, exist_ok=True)
         specs = self.workers.bcast([s for s in self.walker_specs(it) if not walker_done(out, s)])
+        log.info("iteration %d: exploring with %d MD walkers", it, len(specs))
         committee = cache(lambda lam: self.calculator(it, lam))  # per rank (and path position)
         ucfg = self.cfg.uncertainty
-        self.workers.map(lambda spec: save_walker(out, run_walker(
-            self.walker_start(spec), committee(spec.coupling_lambda), spec, ucfg)), specs,
-            desc="walkers")
+
+        def explore_one(spec: WalkerSpec) -> None:
+            calc = committee(spec.coupling_lambda)
+            with walker_progress(spec, ucfg) as on_sample:
+                result = run_walker(self.walker_start(spec, calc), calc, spec, ucfg,
+                                    on_sample=on_sample)
+            save_walker(out, result)
+
+        self.workers.map(explore_one, specs, desc="walkers")
         if not self.workers.is_writer:
             self.workers.barrier()
             return read_json(self.stages.iter_dir(it) / "explore.done.json")["systems"]
@@ -407,14 +424,16 @@ class Campaign:
         self.workers.barrier()
         return summary
 
-    def walker_start(self, spec: WalkerSpec) -> Atoms:
+    def walker_start(self, spec: WalkerSpec, committee=None) -> Atoms:
         """Where a walker starts: its system's structure, or (``md.start_from: previous``)
-        the last trusted or candidate frame its predecessor sampled one iteration earlier."""
+        the last trusted or candidate frame its predecessor sampled one iteration earlier
+        (that ``committee``, the walker's own, does not reject)."""
         start = self.starts[spec.system]
         if spec.md.start_from == "structure" or spec.iteration <= 1:
             return start
         previous = self.stages.iter_dir(spec.iteration - 1) / "explore"
-        return continue_from(start, walker_frames(previous, [spec]), self.cfg.uncertainty)
+        return continue_from(start, walker_frames(previous, [spec]), self.cfg.uncertainty,
+                             committee)
 
     # ------------------------------------------------------------------ selection
     def _select(self, it: int) -> None:
@@ -433,6 +452,8 @@ class Campaign:
                     log.warning("iteration %d: nothing selected for system %s; the next "
                                 "iteration explores it with %s", it, s.name,
                                 adjust[s.name].describe(s.md))
+            log.info("iteration %d: selected %d structures to label (%s)", it,
+                     sum(selected.values()), ", ".join(f"{k} {v}" for k, v in selected.items()))
             self.stages.mark(it, "select", {
                 "wall_s": time.perf_counter() - t0, "n_selected": sum(selected.values()),
                 "selected_per_system": selected,

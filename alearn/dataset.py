@@ -1,4 +1,5 @@
-"""The labeled dataset: an ASE database (SQLite by default) with provenance.
+"""The labeled dataset: an ASE database (SQLite by default, or PostgreSQL: see
+:mod:`alearn.database`) with provenance.
 
 Each row is one structure with key-value pairs
 
@@ -15,8 +16,9 @@ Each row is one structure with key-value pairs
 
 and ``data`` holding the oracle settings, the attempts made, and the
 reference code's text output (zlib-compressed). Labeled rows carry energy,
-forces and stress in ASE's standard columns. Every write is one database
-transaction, so a killed process never leaves a half-written row.
+forces and stress in ASE's standard columns, and the oracle's name as their
+calculator. Every write is one database transaction, so a killed process never
+leaves a half-written row.
 """
 
 from __future__ import annotations
@@ -27,11 +29,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import ase.db
 import numpy as np
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
-from ase.io import write
 
 from alearn.oracles.base import Label
 
@@ -73,10 +73,10 @@ class Dataset:
     """
 
     def __init__(self, path: str | Path) -> None:
+        from alearn.database import connect
+
         self.path = path
-        # serial=True: every rank reads for itself (ASE would otherwise broadcast
-        # from rank 0, a collective call that deadlocks when one rank reads alone).
-        self.db = ase.db.connect(str(path), serial=True)
+        self.db = connect(path)
 
     # ------------------------------------------------------------------ writing
     def add(self, candidates: Sequence[Candidate]) -> list[int]:
@@ -106,6 +106,7 @@ class Dataset:
         if label.stress is not None:
             results["stress"] = label.stress
         atoms.calc = SinglePointCalculator(atoms, **results)
+        atoms.calc.name = oracle  # the calculator column of 'ase db' (else "unknown")
         data = {"oracle_settings": settings, "attempts": label.attempts,
                 "log_gz": compress_text(label.log_text)}
         with self.db:
@@ -182,10 +183,17 @@ class Dataset:
     def counts_by(self, key: str, **selection) -> Counter:
         return Counter(r.get(key) for r in self.db.select(**selection))
 
-    def export(self, path: str | Path, *, split: str | None = None) -> int:
-        """Write labeled frames to extxyz readable by ``mace_run_train``; returns the count."""
-        frames = self.labeled_atoms(split)
-        write(str(path), frames, format="extxyz", parallel=False)
+    def export(self, path: str | Path, *, split: str | None = None, fmt: str = "extxyz") -> int:
+        """Write labeled frames to ``path`` (extxyz: readable by ``mace_run_train``; other
+        formats: see :mod:`alearn.export`); returns the count."""
+        return self.export_frames(self.labeled_atoms(split), path, fmt=fmt)
+
+    @staticmethod
+    def export_frames(frames: Sequence[Atoms], path: str | Path, *, fmt: str = "extxyz") -> int:
+        """Write :meth:`labeled_atoms` frames to ``path`` in format ``fmt``; the count."""
+        from alearn.export import write_frames
+
+        write_frames(frames, path, fmt)
         return len(frames)
 
 

@@ -1,5 +1,9 @@
 """Exploration: MD walkers driven by the committee mean, and their records.
 
+With ``md.uncertainty_bias`` τ > 0 a walker moves on Ē − τ σ_E instead
+(:class:`alearn.calculators.biased.UncertaintyBiasedCalculator`); its frames
+record the unbiased committee (``pred_energy``, ``unc_*``) and the bias energy.
+
 Each walker runs ASE dynamics (Langevin NVT, or Langevin-BAOAB NPT with a
 Langevin-Hoover barostat) from its system's start structure, with velocities
 drawn from its own seeded generator. Every ``sample_interval`` steps an
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +35,8 @@ from ase.md.langevinbaoab import LangevinBAOAB
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.parallel import DummyMPI
 
+from alearn.calculators.biased import UncertaintyBiasedCalculator, unbiased_results
+from alearn.conditions import at_condition, by_condition
 from alearn.config import MDConfig, UncertaintyConfig
 from alearn.state import read_json, write_extxyz, write_json_atomic
 from alearn.uncertainty import (
@@ -60,6 +66,7 @@ class WalkerSpec:
     seed: int
     md: MDConfig
     coupling_lambda: float | None = None  # path position (electronic states), else None
+    pressure_bar: float | None = None  # NPT; None: the walker's md.pressure_bar
 
     @property
     def stem(self) -> str:
@@ -83,10 +90,12 @@ def make_dynamics(atoms: Atoms, spec: WalkerSpec, rng: np.random.Generator):
     md = spec.md
     dt = md.timestep_fs * units.fs
     if md.ensemble == "npt":
+        pressure = spec.pressure_bar if spec.pressure_bar is not None \
+            else md.target_pressure_bar(spec.walker)
         if not atoms.pbc.all():
             raise ValueError(f"system '{spec.system}': NPT needs a 3D-periodic cell")
         return LangevinBAOAB(atoms, dt, temperature_K=spec.temperature_K,
-                             externalstress=-md.pressure_bar * units.bar, hydrostatic=True,
+                             externalstress=-pressure * units.bar, hydrostatic=True,
                              T_tau=1.0 / md.friction_per_fs * units.fs,
                              P_tau=md.barostat_tau_fs * units.fs, rng=rng, comm=SERIAL)
     # Centre of mass fixed by a FixCom constraint (set by run_walker): ASE's
@@ -100,22 +109,29 @@ def _snapshot(atoms: Atoms, calc: Calculator, spec: WalkerSpec, step: int,
     frame = atoms.copy()
     frame.calc = None
     frame.set_constraint()
-    unc = from_results(calc.results, len(atoms), relative_eps=ucfg.relative_eps_eV_A)
+    results = unbiased_results(calc.results)
+    unc = from_results(results, len(atoms), relative_eps=ucfg.relative_eps_eV_A)
     frame.info.update(unc.as_info(), system=spec.system, walker=spec.walker, md_step=step,
                       iteration=spec.iteration, temperature_K=spec.temperature_K,
-                      pred_energy=float(calc.results["energy"]))
+                      pred_energy=float(results["energy"]))
     if spec.coupling_lambda is not None:
         frame.info["coupling_lambda"] = spec.coupling_lambda
+    if "bias_energy" in calc.results:
+        frame.info["bias_energy"] = float(calc.results["bias_energy"])
     return frame
 
 
 def run_walker(start: Atoms, calc: Calculator, spec: WalkerSpec,
-               ucfg: UncertaintyConfig) -> WalkerResult:
-    """Run one walker; never raises for a blown-up trajectory (it is recorded)."""
+               ucfg: UncertaintyConfig, *,
+               on_sample: Callable[[int, float], None] | None = None) -> WalkerResult:
+    """Run one walker; never raises for a blown-up trajectory (it is recorded).
+    ``on_sample(step, uncertainty)`` is called for each sampled frame (progress)."""
     result = WalkerResult(spec=spec)
     t0 = time.perf_counter()
     rng = np.random.default_rng(spec.seed)
     atoms = start.copy()
+    if spec.md.uncertainty_bias > 0:
+        calc = UncertaintyBiasedCalculator(calc, strength=spec.md.uncertainty_bias)
     atoms.calc = calc
     MaxwellBoltzmannDistribution(atoms, temperature_K=spec.temperature_K, rng=rng, comm=SERIAL)
     Stationary(atoms)
@@ -128,6 +144,8 @@ def run_walker(start: Atoms, calc: Calculator, spec: WalkerSpec,
         result.frames.append(frame)
         broken = broken_structure(atoms, ucfg)
         value = metric_value(frame.info, ucfg)
+        if on_sample is not None:
+            on_sample(dyn.nsteps, value)
         if broken:
             result.stop_reason = f"structure broken at step {dyn.nsteps}: {broken}"
             frame.info["broken"] = True
@@ -209,18 +227,55 @@ def zone_summary(frames: Sequence[Atoms], stops: Sequence[str | None],
 
 
 def system_summary(out: Path, specs: Sequence[WalkerSpec], ucfg: UncertaintyConfig) -> dict:
-    """:func:`zone_summary` of one system's walkers, read from their records."""
+    """:func:`zone_summary` of one system's walkers, read from their records.
+
+    With walkers at several conditions (:mod:`alearn.conditions`), ``conditions``
+    holds each one's trusted fraction and ``accurate_ratio`` is the lowest;
+    ``at_conditions`` says whether every walker ran at its own condition."""
     stops = [read_json(out / f"{s.stem}.json")["stop_reason"] for s in specs]
-    return zone_summary(walker_frames(out, specs), stops, ucfg)
+    summary = zone_summary(walker_frames(out, specs), stops, ucfg)
+    if not specs:
+        return summary
+    by_walker = {s.walker: s for s in specs}
+    md = specs[0].md
+    ratios = by_condition(list(by_walker), md, lambda ws: zone_summary(
+        walker_frames(out, [by_walker[w] for w in ws]), [], ucfg)["accurate_ratio"])
+    if len(ratios) > 1:
+        summary.update(conditions=ratios, accurate_ratio=min(ratios.values()))
+    summary["at_conditions"] = all(at_condition(s.md, s.walker, s.temperature_K, s.pressure_bar)
+                                   for s in specs)
+    return summary
 
 
-def continue_from(start: Atoms, frames: Sequence[Atoms], ucfg: UncertaintyConfig) -> Atoms:
+def continue_from(start: Atoms, frames: Sequence[Atoms], ucfg: UncertaintyConfig,
+                  committee: Calculator | None = None, *, tries: int = 5) -> Atoms:
     """``start`` moved to the last trusted or candidate frame of ``frames`` (positions and
-    cell: NPT walkers carry their cell on); ``start`` itself when there is none."""
+    cell: NPT walkers carry their cell on); ``start`` itself when there is none.
+
+    With ``committee`` (the committee the walker will run on), the frames are judged
+    again by it, from the last backwards (at most ``tries`` of them): a retrained
+    committee often finds the very last frame of its predecessor at or above ``hi``,
+    and a walker started there would stop at step 0 and sample nothing.
+    """
     usable = [f for f in frames if frame_zone(f, ucfg) is not Zone.REJECTED]
-    if not usable:
-        return start
-    atoms = start.copy()
-    atoms.positions = usable[-1].positions
-    atoms.cell = usable[-1].cell
-    return atoms
+    for frame in usable[::-1][:tries if committee is not None else 1]:
+        atoms = start.copy()
+        atoms.positions = frame.positions
+        atoms.cell = frame.cell
+        if committee is None or _zone_under(atoms, committee, ucfg) is not Zone.REJECTED:
+            return atoms
+    return start
+
+
+def _zone_under(atoms: Atoms, committee: Calculator, ucfg: UncertaintyConfig) -> Zone:
+    """Zone of ``atoms`` under ``committee`` (rejected when broken)."""
+    if broken_structure(atoms, ucfg):
+        return Zone.REJECTED
+    atoms.calc = committee
+    try:
+        atoms.get_forces()
+        info = from_results(committee.results, len(atoms),
+                            relative_eps=ucfg.relative_eps_eV_A).as_info()
+    finally:
+        atoms.calc = None
+    return zone(metric_value(info, ucfg), ucfg)

@@ -26,6 +26,7 @@ from alearn.errors import CampaignStopped, LabelFailed
 from alearn.oracles import Oracle
 from alearn.oracles.base import Label
 from alearn.parallel import Workers
+from alearn.progress import LabelProgress
 from alearn.state import read_json, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -151,22 +152,26 @@ def label_pending(ds: Dataset, *, oracle: Oracle, oracle_cfg: OracleConfig, orac
         log.info("labeling %d structures with %s", len(todo), oracle.name)
         in_process = oracle_cfg.isolation == "inline"
         group = oracle_cfg.ranks_per_label if in_process else 1
-        progress = _progress(len(todo), enabled=workers.is_writer)
+        progress = LabelProgress(len(workers.assigned(len(todo), group_size=group)),
+                                 oracle=oracle.name, enabled=workers.rank % group == 0)
 
         def compute(item: tuple[int, Atoms]) -> None:
             row_id, atoms = item
+            progress.started(row_id)
             outcome = compute_outcome(row_id, atoms, oracle, oracle_cfg, journal / "scratch",
                                       rank=workers.rank)
             if stop is not None and stop.is_set():
                 return
             if workers.rank % group == 0:
                 write_json_atomic(journal_path(journal, row_id), outcome.to_json())
-            progress.update()
+            progress.finished(row_id, failed=outcome.label is None)
 
         # Worker processes run one thread per rank: fill this rank's cores with them.
         concurrency = 1 if in_process else max(1, workers.threads // oracle_cfg.ranks_per_label)
-        workers.map(compute, todo, desc="labels", group_size=group, concurrency=concurrency)
-        progress.close()
+        try:
+            workers.map(compute, todo, desc="labels", group_size=group, concurrency=concurrency)
+        finally:
+            progress.close()
     if workers.is_writer:
         settings = oracle.settings()
         for row in pending:
@@ -175,12 +180,6 @@ def label_pending(ds: Dataset, *, oracle: Oracle, oracle_cfg: OracleConfig, orac
                    settings=settings)
     workers.barrier()
     return len(pending)
-
-
-def _progress(total: int, *, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="labels", unit="label", disable=None if enabled else True)
 
 
 def stop_on_failures(ds: Dataset, iteration: int, limit: float) -> None:

@@ -33,7 +33,8 @@ from alearn.errors import AlearnError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HEARTBEAT_S", "LOCK_FILE", "STALE_AFTER_S", "WorkdirBusy", "WorkdirLock"]
+__all__ = ["HEARTBEAT_S", "LOCK_FILE", "STALE_AFTER_S", "WorkdirBusy", "WorkdirLock",
+           "live_holder"]
 
 LOCK_FILE = ".alearn.lock"
 HEARTBEAT_S = 30.0
@@ -48,7 +49,7 @@ def _holder_record(ranks: int) -> dict[str, Any]:
     stat = proc_stat(os.getpid())
     return {"host": socket.gethostname(), "boot_id": boot_id(), "pid": os.getpid(),
             "start_ticks": stat[1] if stat else 0, "ranks": ranks,
-            "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+            "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "started_unix": time.time()}
 
 
 def _is_stale(holder: dict[str, Any], age_s: float) -> bool:
@@ -58,6 +59,20 @@ def _is_stale(holder: dict[str, Any], age_s: float) -> bool:
         return True
     stat = proc_stat(int(holder.get("pid", 0)))
     return stat is None or stat[1] != holder.get("start_ticks")
+
+
+def live_holder(workdir: Path) -> dict[str, Any] | None:
+    """The record of the live run that holds ``workdir`` (host, pid, started, ranks), or
+    None when no run holds it or its holder is gone (a stale lock). Only reads."""
+    path = Path(workdir) / LOCK_FILE
+    try:
+        holder = json.loads(path.read_text())
+        age_s = time.time() - path.stat().st_mtime
+    except (OSError, ValueError):
+        return None
+    if not isinstance(holder, dict) or _is_stale(holder, age_s):
+        return None
+    return holder
 
 
 class WorkdirLock:

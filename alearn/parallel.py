@@ -114,9 +114,7 @@ class Workers:
         threads (for ``fn`` that waits on a subprocess). All ranks return the
         full list in item order. An exception on any rank is raised on every rank.
         """
-        n_groups = max(1, self.size // group_size)
-        group = self.rank // group_size
-        mine = [i for i in range(len(items)) if group < n_groups and i % n_groups == group]
+        mine = self.assigned(len(items), group_size=group_size)
         if self.comm is None:
             return [r for _, _, r in self._run_local(fn, items, mine, concurrency, reraise=True)]
         local = self._run_local(fn, items, mine, concurrency, reraise=False)
@@ -133,6 +131,12 @@ class Workers:
         results: dict[int, Any] = {i: r for part in gathered for i, _, r in part}
         log.debug("%s: rank %d did %d of %d items", desc, self.rank, len(mine), len(items))
         return [results[i] for i in range(len(items))]
+
+    def assigned(self, n_items: int, *, group_size: int = 1) -> list[int]:
+        """Indices of the items (of ``n_items``) this rank's group works on in :meth:`map`."""
+        n_groups = max(1, self.size // group_size)
+        group = self.rank // group_size
+        return [i for i in range(n_items) if group < n_groups and i % n_groups == group]
 
     @staticmethod
     def _run_local(fn: Callable[[T], R], items: Sequence[T], mine: list[int], concurrency: int,

@@ -21,9 +21,20 @@ import numpy as np
 from ase import Atoms
 from ase.db.sqlite import SQLite3Database
 
+from alearn import plots
 from alearn.config import UncertaintyConfig
+from alearn.database import (
+    DATABASE_ERRORS,
+    connect,
+    is_server,
+    redact,
+    server_has_dataset,
+    workdir_location,
+)
 from alearn.errors import AlearnError
 from alearn.uncertainty import metric_name, metric_value
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from alearn.calibration import ValidationErrors
@@ -31,133 +42,86 @@ if TYPE_CHECKING:
 
 @contextlib.contextmanager
 def log_to_file(path: Path, *, enabled: bool = True) -> Iterator[None]:
-    """Send the ``alearn`` loggers' INFO messages to ``path`` while inside."""
+    """Send the ``alearn`` loggers' messages (INFO, and DEBUG where the ``alearn``
+    logger is at DEBUG: ``-v``) and Python warnings to ``path`` while inside."""
     if not enabled:
         yield
         return
     logger = logging.getLogger("alearn")
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.setLevel(logging.INFO)
+    handler.setLevel(min(logging.INFO, logger.getEffectiveLevel()))
     old_level = logger.level
-    logger.addHandler(handler)
+    warnings_logger = logging.getLogger("py.warnings")
+    for each in (logger, warnings_logger):
+        each.addHandler(handler)
     if logger.getEffectiveLevel() > logging.INFO:
         logger.setLevel(logging.INFO)
     try:
         yield
     finally:
-        logger.removeHandler(handler)
+        for each in (logger, warnings_logger):
+            each.removeHandler(handler)
         logger.setLevel(old_level)
         handler.close()
 
 
-def _figure(width_in: float, height_in: float):
-    """A new figure, independent of pyplot's global state."""
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width_in, height_in), dpi=120)
+#: reference forces below this (eV/Å) are zero by symmetry: they say nothing of a model
+ZERO_FORCE_eV_A = 1e-6
 
 
-def validation_metrics(errors: ValidationErrors, out_dir: Path) -> dict[str, float]:
+def validation_metrics(errors: ValidationErrors, out_dir: Path) -> dict[str, Any]:
     """RMSE of a committee(-based) calculator against ``REF_*`` on the validation
-    frames (from :func:`alearn.calibration.predict_validation`), and a force
-    parity plot.
+    frames (from :func:`alearn.calibration.predict_validation`), and force parity
+    plots (``parity_forces.png``; per element: ``parity_forces_by_element.png``).
 
     Returns
     -------
     ``rmse_energy_meV_atom`` and ``rmse_forces_meV_A`` (per force component;
-    NaN with no frames).
+    NaN with no frames, and the force RMSE NaN where every reference force is
+    zero: symmetric frames, whose zero forces any model reproduces), and
+    ``rmse_forces_meV_A_by_element`` (element → the same, where atomic numbers
+    are known).
     """
     if not len(errors.n_atoms):
         return {"rmse_energy_meV_atom": float("nan"), "rmse_forces_meV_A": float("nan")}
     ref, pred = errors.ref_forces.ravel(), errors.pred_forces.ravel()
     de = errors.energy_err / errors.n_atoms
-    metrics = {"rmse_energy_meV_atom": 1000 * float(np.sqrt(np.mean(np.square(de)))),
-               "rmse_forces_meV_A": 1000 * float(np.sqrt(np.mean((ref - pred) ** 2)))}
-    _parity_plot(ref, pred, np.repeat(errors.forces_std, 3), metrics["rmse_forces_meV_A"],
-                 out_dir / "parity_forces.png")
+    informative = bool(np.any(np.abs(ref) > ZERO_FORCE_eV_A))
+    metrics: dict[str, Any] = {
+        "rmse_energy_meV_atom": 1000 * float(np.sqrt(np.mean(np.square(de)))),
+        "rmse_forces_meV_A": 1000 * float(np.sqrt(np.mean((ref - pred) ** 2)))
+        if informative else float("nan")}
+    log.info("committee validation on %d frames: RMSE E %.3g meV/atom, F %s", len(de),
+             metrics["rmse_energy_meV_atom"], f"{metrics['rmse_forces_meV_A']:.3g} meV/Å"
+             if informative else "n/a (every reference force is zero)")
+    plots.save(plots.parity_figure(ref, pred, np.repeat(errors.forces_std, 3),
+                                   metrics["rmse_forces_meV_A"]), out_dir / "parity_forces.png")
+    if errors.numbers is not None and len(errors.numbers) == len(errors.ref_forces):
+        metrics["rmse_forces_meV_A_by_element"] = plots.element_rmse_meV_A(
+            errors.ref_forces, errors.pred_forces, errors.numbers)
+        plots.save(plots.parity_by_element_figure(errors.ref_forces, errors.pred_forces,
+                                                  errors.numbers),
+                   out_dir / "parity_forces_by_element.png")
     return metrics
-
-
-def _parity_plot(ref: np.ndarray, pred: np.ndarray, std: np.ndarray, rmse: float,
-                 path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig = _figure(4.5, 4.2)
-    ax = fig.subplots()
-    sc = ax.scatter(ref, pred, c=std, s=6, cmap="viridis")
-    lim = [min(ref.min(), pred.min()), max(ref.max(), pred.max())]
-    ax.plot(lim, lim, "k--", lw=0.8)
-    ax.set_xlabel("reference force component (eV/Å)")
-    ax.set_ylabel("committee mean (eV/Å)")
-    ax.set_title(f"validation forces, RMSE {rmse:.0f} meV/Å")
-    fig.colorbar(sc, ax=ax, label="committee force std (eV/Å)")
-    fig.tight_layout()
-    fig.savefig(path)
-
-
-def _binned_rms(pred: np.ndarray, err: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """RMS of ``pred`` and of ``err`` in ``n_bins`` equal-count bins of ``pred``."""
-    order = np.argsort(pred)
-    groups = [g for g in np.array_split(order, n_bins) if len(g)]
-    return (np.array([np.sqrt(np.mean(pred[g] ** 2)) for g in groups]),
-            np.array([np.sqrt(np.mean(err[g] ** 2)) for g in groups]))
 
 
 def reliability_diagram(std: np.ndarray, err_est: np.ndarray, err: np.ndarray, path: Path, *,
                         note: str = "") -> None:
-    """Predicted vs observed per-atom force error in equal-count bins.
-
-    Parameters
-    ----------
-    std, err_est, err
-        (M,) raw spread σ_i, calibrated expected error and observed |ΔF_i| (eV/Å)
-        of the validation atoms; each curve is binned on its own prediction
-        (up to 10 bins, at least 8 atoms each) and shows the bins' RMS values.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n_bins = int(np.clip(len(err) // 8, 1, 10))
-    fig = _figure(4.6, 4.2)
-    ax = fig.subplots()
-    ax.scatter(err_est, err, s=4, color="0.8", label="atoms (calibrated)")
-    for pred, style, label in ((std, "o--", "raw spread σ"), (err_est, "s-", "calibrated")):
-        x, y = _binned_rms(np.asarray(pred, dtype=float), np.asarray(err, dtype=float), n_bins)
-        ax.plot(x, y, style, label=label)
-    values = np.concatenate([std, err_est, err])
-    positive = values[values > 0]
-    lim = [positive.min() * 0.8, positive.max() * 1.25] if len(positive) else [0, 1]
-    ax.plot(lim, lim, "k:", lw=0.8, label="ideal")
-    if len(positive) == len(values):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-    ax.set_xlim(lim)
-    ax.set_ylim(lim)
-    ax.set_xlabel("predicted force error, bin RMS (eV/Å)")
-    ax.set_ylabel("observed |ΔF|, bin RMS (eV/Å)")
-    ax.set_title(f"reliability, validation atoms\n{note}".strip(), fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
+    """Save the reliability diagram (:func:`alearn.plots.reliability_figure`) to ``path``."""
+    plots.save(plots.reliability_figure(std, err_est, err, note=note), path)
 
 
 def uncertainty_histogram(frames: Sequence[Atoms], ucfg: UncertaintyConfig, out_dir: Path) -> None:
     """Histogram of the explored frames' uncertainty with the lo/hi lines (the value
-    compared with them: calibrated in calibrated units)."""
+    compared with them: calibrated in calibrated units), ``uncertainty_hist.png``."""
     values = np.array([metric_value(f.info, ucfg) for f in frames], dtype=float)
     values = values[np.isfinite(values)]
     if not len(values):
         return
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fig = _figure(5, 3.5)
-    ax = fig.subplots()
-    top = max(values.max(), ucfg.hi) * 1.05
-    ax.hist(values, bins=np.linspace(0, top, 40), color="0.5")
-    for x, name, color in ((ucfg.lo, "lo", "tab:green"), (ucfg.hi, "hi", "tab:red")):
-        ax.axvline(x, color=color, ls="--", label=f"{name} = {x}")
-    ax.set_xlabel(metric_name(ucfg))
-    ax.set_ylabel("explored frames")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out_dir / "uncertainty_hist.png")
+    plots.save(plots.uncertainty_histogram_figure(values, lo=ucfg.lo, hi=ucfg.hi,
+                                                  metric=metric_name(ucfg)),
+               out_dir / "uncertainty_hist.png")
 
 
 def _read_only_uri(path: str | Path) -> str:
@@ -172,7 +136,7 @@ class ReadOnlyDatabase(SQLite3Database):
         return sqlite3.connect(_read_only_uri(self.filename), uri=True, timeout=20)
 
 
-def dataset_error(path: Path, err: Exception) -> AlearnError:
+def dataset_error(path: str | Path, err: Exception) -> AlearnError:
     """The error to raise when the dataset file ``path`` cannot be read."""
     return AlearnError(
         f"{path}: cannot be read as an alearn dataset, it is damaged or not an ASE database "
@@ -180,12 +144,22 @@ def dataset_error(path: Path, err: Exception) -> AlearnError:
 
 
 @contextlib.contextmanager
-def reading_dataset(path: Path) -> Iterator[None]:
-    """Turn errors of reading the dataset file ``path`` into one that names it."""
+def reading_dataset(path: str | Path) -> Iterator[None]:
+    """Turn errors of reading the dataset ``path`` (file or server) into one that names
+    it."""
     try:
         yield
-    except (sqlite3.DatabaseError, OSError, ValueError) as err:
-        raise dataset_error(path, err) from None
+    except (*DATABASE_ERRORS, OSError, ValueError) as err:
+        raise dataset_error(redact(path), err) from None
+
+
+def open_workdir_dataset(workdir: Path) -> tuple[str | Path, Any]:
+    """A campaign's dataset opened for reading (:func:`alearn.database.workdir_location`):
+    its location, and the database, or None while nothing has been stored."""
+    where = workdir_location(workdir)
+    if is_server(where):
+        return where, connect(where) if server_has_dataset(where) else None
+    return where, open_dataset_read_only(where) if where.exists() else None
 
 
 def open_dataset_read_only(path: Path) -> ReadOnlyDatabase:
@@ -227,7 +201,7 @@ def read_state_file(path: Path, *, fix: str) -> Any:
 def _dataset_columns(db: ReadOnlyDatabase, iteration: int) -> dict:
     rows = list(db.select(iteration=iteration))
     status = Counter(r.get("status") for r in rows)
-    ranks = Counter(r.get("rank") for r in rows)
+    ranks = Counter(r.get("rank") for r in rows if r.get("rank") is not None)
     return dict(labeled=status.get("labeled", 0), failed=status.get("failed", 0),
                 excluded=status.get("excluded", 0),
                 pending=status.get("selected", 0),
@@ -237,7 +211,7 @@ def _dataset_columns(db: ReadOnlyDatabase, iteration: int) -> dict:
 
 #: train-marker keys of the calibration shown by ``alearn status`` (alearn.calibration)
 CALIBRATION_COLUMNS = ("calib_force_scale", "spearman_force", "miscalibration_area_raw",
-                       "miscalibration_area", "lo_effective")
+                       "miscalibration_area", "lo_effective", "calib_n_atoms")
 _MARKER_FIX = "delete it and run 'alearn run' again to redo that stage"
 
 
@@ -271,8 +245,8 @@ def _marker_columns(marker: Path) -> dict:
 
 def iteration_table(workdir: Path) -> list[dict]:
     """One dict per iteration from the stage markers and the dataset (what
-    ``alearn status`` prints). Only reads: without a ``dataset.db`` the rows have
-    no dataset columns.
+    ``alearn status`` prints). Only reads: without a dataset the rows have no
+    dataset columns.
 
     Raises
     ------
@@ -282,8 +256,7 @@ def iteration_table(workdir: Path) -> list[dict]:
     from alearn.state import Stages
 
     stages = Stages(workdir)
-    db_path = workdir / "dataset.db"
-    db = open_dataset_read_only(db_path) if db_path.exists() else None
+    db_path, db = open_workdir_dataset(workdir)
     rows = []
     for it in stages.iterations():
         row: dict = {"iteration": it}
@@ -295,27 +268,12 @@ def iteration_table(workdir: Path) -> list[dict]:
         rows.append(row)
     return rows
 
-def learning_curve(workdir: Path) -> None:
-    """Validation force RMSE and accurate ratio vs labels, over iterations."""
-    rows = [r for r in iteration_table(workdir) if r.get("rmse_F_meV_A") is not None]
-    if not rows:
-        return
-    fig = _figure(5, 3.5)
-    ax = fig.subplots()
-    labels = [r["n_train"] for r in rows]
-    ax.plot(labels, [r["rmse_F_meV_A"] for r in rows], "o-", label="force RMSE (validation)")
-    ax.set_xlabel("training frames")
-    ax.set_ylabel("force RMSE (meV/Å)")
-    explored = [r for r in rows if r.get("accurate_ratio") is not None]
-    if explored:
-        ax2 = ax.twinx()
-        ax2.plot([r["n_train"] for r in explored], [r["accurate_ratio"] for r in explored],
-                 "s--", color="tab:orange", label="accurate ratio")
-        ax2.set_ylabel("accurate ratio (frames below lo)")
-        ax2.set_ylim(0, 1.05)
-    ax.set_title("learning curve")
-    fig.tight_layout()
-    fig.savefig(workdir / "learning_curve.png")
+def learning_curve(workdir: Path, *, target: float | None = None) -> None:
+    """Save ``learning_curve.png``: validation force RMSE and trusted fraction vs
+    labeled training frames (:func:`alearn.plots.learning_curve_figure`)."""
+    fig = plots.learning_curve_figure(iteration_table(workdir), target=target)
+    if fig is not None:
+        plots.save(fig, workdir / "learning_curve.png")
 
 
 def campaign_status(workdir: Path) -> dict:

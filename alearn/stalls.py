@@ -11,8 +11,10 @@ down a ladder, and the next iteration explores more gently:
 
 The rung is stored in the iteration's ``select.done.json`` (``md_adjustments``)
 and read back by the next iteration's walkers, so a resumed campaign explores
-exactly as the uninterrupted one. An iteration that selects frames keeps the
-rung it had: the gentler MD goes on working.
+exactly as the uninterrupted one. An iteration that selects frames climbs one
+rung back towards the configured MD: a campaign converges only at the declared
+conditions (:mod:`alearn.conditions`), so a cooled system must be heated again
+once its committee has learned from the gentler MD.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ class MDAdjustment:
         """The next rung down."""
         return MDAdjustment(rung=self.rung + 1)
 
+    def recovered(self) -> MDAdjustment:
+        """One rung back up towards the configured MD (itself at rung 0)."""
+        return self if self.rung == 0 else MDAdjustment(rung=self.rung - 1)
+
     def apply(self, md: MDConfig) -> MDConfig:
         """``md`` with the adjusted timestep."""
         if self.rung == 0:
@@ -73,9 +79,9 @@ class MDAdjustment:
 def next_adjustments(current: dict[str, MDAdjustment], selected: dict[str, int]
                      ) -> dict[str, MDAdjustment]:
     """System → adjustment for the next iteration: one rung softer where ``selected``
-    (system → frames selected this iteration) is 0, unchanged elsewhere."""
+    (system → frames selected this iteration) is 0, one rung back up elsewhere."""
     return {system: (current.get(system, MDAdjustment()).softened() if n == 0
-                     else current.get(system, MDAdjustment()))
+                     else current.get(system, MDAdjustment()).recovered())
             for system, n in selected.items()}
 
 

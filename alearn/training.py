@@ -33,6 +33,7 @@ from alearn.children import run_supervised
 from alearn.config import CommitteeConfig
 from alearn.errors import AlearnError
 from alearn.procenv import worker_env
+from alearn.progress import training_progress
 from alearn.seeding import derive_seed
 from alearn.state import write_extxyz
 
@@ -242,7 +243,8 @@ def train_member(cfg: CommitteeConfig, job: MemberJob, *, atomic_numbers: Sequen
     # fixed thread count: results then do not depend on how many ranks there are.
     env = worker_env(parallel=False, threads=threads)
     command = [sys.executable, "-m", "mace.cli.run_train", *argv]
-    with open(scratch / "mace_train.log", "a") as out:
+    with open(scratch / "mace_train.log", "a") as out, \
+            training_progress(scratch, member=job.index, epochs=job.epochs):
         rc, elapsed = run_supervised(command + (["--restart_latest"] if restart else []),
                                      folder=scratch, env=env, stdout=out,
                                      stderr=subprocess.STDOUT)
@@ -348,6 +350,9 @@ def train_committee(cfg: CommitteeConfig, data: CommitteeData, *, out_dir: Path,
         jobs = [replace(job, valid_file=None) for job in jobs]
     todo = workers.bcast([job for job in jobs if not job.model_path.is_file()])
     threads = cfg.threads_per_member
+    if todo and workers.is_writer:
+        log.info("iteration %d: training %d committee members (%d epochs) on %d frames",
+                 iteration, len(todo), todo[0].epochs, len(data.train))
     times = workers.map(
         lambda job: train_member(cfg, job, atomic_numbers=data.atomic_numbers,
                                  has_stress=data.has_stress, threads=threads,

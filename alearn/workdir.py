@@ -55,9 +55,15 @@ STATE_FILE = "campaign.json"
 CONFIG_FILE = "config.yaml"
 
 
-def frozen_digest(cfg: CampaignConfig) -> str:
-    """Short hash of the frozen settings (oracle policy keys left out)."""
-    data = cfg.model_dump(mode="json", include=set(FROZEN_SECTIONS))
+def frozen_digest(cfg: CampaignConfig, *, exclude_defaults: bool = True) -> str:
+    """Short hash of the frozen settings (oracle policy keys left out).
+
+    Keys at their default values are left out too, so that a key added to the
+    schema later (with a default that keeps the old behaviour) does not make an
+    existing workdir look changed."""
+    data = cfg.model_dump(mode="json", include=set(FROZEN_SECTIONS),
+                          exclude_defaults=exclude_defaults)
+    data.setdefault("oracle", {})
     for key in ORACLE_POLICY_KEYS:
         data["oracle"].pop(key, None)
     if cfg.states:  # frozen too; left out when absent, so older digests stay the same
@@ -66,10 +72,10 @@ def frozen_digest(cfg: CampaignConfig) -> str:
 
 
 def _digests(cfg: CampaignConfig) -> set[str]:
-    # workdirs written before the policy keys were left out hold the full digest
-    # (no such workdir has states: that digest would not cover them)
-    legacy = set() if cfg.states else {cfg.digest(*FROZEN_SECTIONS)}
-    return {frozen_digest(cfg)} | legacy
+    # older workdirs hold the digest of every key (before: also of the policy keys);
+    # no such workdir has states: that digest would not cover them
+    digests = {frozen_digest(cfg), frozen_digest(cfg, exclude_defaults=False)}
+    return digests if cfg.states else digests | {cfg.digest(*FROZEN_SECTIONS)}
 
 
 def check_workdir_path(workdir: Path) -> None:
@@ -133,6 +139,11 @@ def open_workdir(workdir: Path, cfg: CampaignConfig, *, writer: bool) -> bool:
     resuming = state is not None or _has_data(workdir)
     if resuming:
         started = {state["frozen_digest"]} if state else _rebuilt_digests(workdir)
+        if state and not started & _digests(cfg) and (workdir / CONFIG_FILE).is_file():
+            # written before a key was added to the schema: compare with the settings
+            # in config.yaml read by today's schema
+            with contextlib.suppress(ConfigError):
+                started |= _rebuilt_digests(workdir)
         if not started & _digests(cfg):
             raise ConfigError(
                 f"{workdir}: this campaign was started with different "
@@ -152,13 +163,22 @@ def write_status(workdir: Path, cfg: CampaignConfig, status: str, **extra: Any) 
                       {"frozen_digest": frozen_digest(cfg), "status": status, **extra})
 
 
-def check_dataset_present(workdir: Path, *, init_done: bool) -> None:
-    """Refuse to run when ``dataset.db`` is gone but the campaign had written data.
+def check_dataset_present(workdir: Path, *, init_done: bool, url: str | None = None) -> None:
+    """Refuse to run when the dataset (``dataset.db``, or the database at ``url``) is gone
+    but the campaign had written data.
 
     The label journal keeps each label's values but not its structure, so the
     rows cannot be rebuilt from it; carrying on would relabel everything and
     mark nothing consistently.
     """
+    if url:
+        from alearn.database import redact, server_has_dataset
+
+        if not server_has_dataset(url) and init_done:  # unreachable: an error before any work
+            raise ConfigError(f"dataset {redact(url)} holds no dataset, but this campaign "
+                              "already has data (initial data marked done); restore the "
+                              "database from a backup, or start a new --workdir")
+        return
     if (workdir / "dataset.db").is_file():
         return
     journal = sorted((workdir / "labels").glob("row_*.json"))

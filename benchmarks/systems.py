@@ -5,19 +5,21 @@ GFN1-xTB test oracle stands in for DFT):
 
 1. run (or resume) the campaign; record iterations, labels, wall time split
    (train / explore / label, from the stage markers);
-2. production MD with the final committee at the first walker's temperature
-   (Langevin NVT, the campaign's timestep): ``stable_ps`` is the time until a
+2. production MD with the final committee at the example's target condition
+   (its ensemble, the campaign's timestep): ``stable_ps`` is the time until a
    structure breaks or the committee spread reaches ``hi`` (the whole run if
    neither happens);
 3. held-out frames: ``--heldout`` frames of that production run, labeled by the
    oracle directly (never in training): force RMSE (meV/Å) and energy RMSE
    (meV/atom) of the committee mean;
-4. radial distribution functions of the production MD against MD run directly
-   on the oracle for ``--reference-ps`` from the same start: first-peak
-   positions and the integrated absolute difference ∫|Δg(r)| dr (Å) per pair.
+4. observables of the production MD against MD run directly on the oracle for
+   ``--reference-ps`` from the same start, same conditions: radial distribution
+   functions (first-peak positions, ∫|Δg(r)| dr in Å), the interface's density
+   profiles along z (peak positions, ∫|Δρ| dz), the solid's mobile-ion MSD.
 
 Prints one JSON line ``{"systems": [...]}`` and writes it to
-``benchmarks/results/systems.json``. Run it on an idle machine::
+``benchmarks/results/systems.json``, keeping the entries of the examples not run
+this time (each entry says when it was measured). Run it on an idle machine::
 
     python benchmarks/systems.py --example electrolyte --workdir runs/lif_xtb
 """
@@ -25,24 +27,47 @@ Prints one JSON line ``{"systems": [...]}`` and writes it to
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from ase import Atoms, units
+from ase import Atoms
 from ase.constraints import FixCom
+from ase.data import atomic_numbers
 from ase.geometry.rdf import get_rdf
-from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import Stationary, thermalize_momenta
-from result_line import emit
+from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from result_line import RESULTS, emit
 
 from alearn import Campaign, load_committee
+from alearn.exploration import WalkerSpec, make_dynamics
 from alearn.methods import method, section
+from alearn.protocols.trajectory import unwrap_positions
+from alearn.protocols.transport.correlations import msd_sum
 from alearn.uncertainty import broken_structure, from_results, metric_value
 
 REPO = Path(__file__).resolve().parents[1]
-#: pairs whose g(r) is compared, per example
-PAIRS = {"electrolyte": [("Li", "O"), ("F", "H"), ("O", "O"), ("O", "H")]}
+
+
+@dataclass(frozen=True)
+class Example:
+    """What is compared for one example, and at which condition."""
+
+    pairs: tuple[tuple[str, str], ...]
+    temperature_K: float
+    profile_species: tuple[str, ...] = ()  # density profiles along z (interfaces)
+    msd_species: str | None = None  # the mobile ion (solids)
+
+
+EXAMPLES = {
+    "electrolyte": Example(pairs=(("Li", "O"), ("F", "H"), ("O", "O"), ("O", "H")),
+                           temperature_K=330.0),
+    "interface": Example(pairs=(("Li", "O"), ("O", "O"), ("O", "H")), temperature_K=330.0,
+                         profile_species=("O", "Li")),
+    "solid_conductor": Example(pairs=(("Li", "O"), ("Li", "Cl"), ("Li", "Li")),
+                               temperature_K=650.0, msd_species="Li"),
+}
 
 
 def campaign_figures(campaign: Campaign, *, run: bool) -> dict:
@@ -67,39 +92,48 @@ def campaign_figures(campaign: Campaign, *, run: bool) -> dict:
             "wall_s": {k: round(v, 1) for k, v in split.items()}}
 
 
-def langevin(atoms: Atoms, temperature_K: float, timestep_fs: float, seed: int) -> Langevin:
+def dynamics(atoms: Atoms, campaign: Campaign, temperature_K: float, seed: int):
+    """The campaign's own exploration dynamics (its ensemble, timestep, friction and
+    barostat) at ``temperature_K``, velocities drawn from ``seed``."""
+    system = campaign.cfg.systems[0]
+    spec = WalkerSpec(system=system.name, walker=0, iteration=0, temperature_K=temperature_K,
+                      seed=seed, md=system.md)
     rng = np.random.default_rng(seed)
-    thermalize_momenta(atoms, temperature_K=temperature_K, rng=rng)
+    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=rng)
     Stationary(atoms)
-    atoms.set_constraint(FixCom())
-    return Langevin(atoms, timestep_fs * units.fs, temperature_K=temperature_K,
-                    friction=0.01 / units.fs, fixcm=False, rng=rng)
+    if system.md.ensemble == "nvt":
+        atoms.set_constraint(FixCom())
+    return make_dynamics(atoms, spec, rng)
 
 
-def production(campaign: Campaign, start: Atoms, *, ps: float, every: int, seed: int) -> dict:
+def _frame(atoms: Atoms) -> Atoms:
+    frame = atoms.copy()
+    frame.calc = None
+    frame.set_constraint()
+    return frame
+
+
+def production(campaign: Campaign, start: Atoms, example: Example, *, ps: float, every: int,
+               seed: int) -> dict:
     """Committee MD; stops at the first broken structure or spread at ``hi``."""
-    cfg, system = campaign.cfg, campaign.cfg.systems[0]
-    dt = system.md.timestep_fs
+    ucfg = campaign.cfg.uncertainty
+    dt = campaign.cfg.systems[0].md.timestep_fs
     atoms = start.copy()
     atoms.calc = load_committee(campaign.workdir)
-    dyn = langevin(atoms, system.md.walker_temperature_K(0, 1, 1), dt, seed)
+    dyn = dynamics(atoms, campaign, example.temperature_K, seed)
     frames, spread, event = [], [], None
     t0 = time.perf_counter()
     for _ in dyn.irun(int(round(ps * 1000 / dt))):
         if dyn.nsteps % every:
             continue
-        unc = from_results(atoms.calc.results, len(atoms),
-                           relative_eps=cfg.uncertainty.relative_eps_eV_A)
-        value = metric_value(unc.as_info(), cfg.uncertainty)
+        unc = from_results(atoms.calc.results, len(atoms), relative_eps=ucfg.relative_eps_eV_A)
+        value = metric_value(unc.as_info(), ucfg)
         spread.append(value)
-        broken = broken_structure(atoms, cfg.uncertainty)
-        if broken or value >= cfg.uncertainty.hi:
+        broken = broken_structure(atoms, ucfg)
+        if broken or value >= ucfg.hi:
             event = broken or f"spread {value:.3g} ≥ hi at step {dyn.nsteps}"
             break
-        frame = atoms.copy()
-        frame.calc = None
-        frame.set_constraint()
-        frames.append(frame)
+        frames.append(_frame(atoms))
     wall = time.perf_counter() - t0
     return {"frames": frames, "stable_ps": dyn.nsteps * dt / 1000, "event": event,
             "max_spread": float(max(spread)), "ms_per_step": 1000 * wall / max(1, dyn.nsteps)}
@@ -125,33 +159,36 @@ def heldout_errors(campaign: Campaign, frames: list[Atoms], n: int) -> dict:
             "energy_rmse_meV_atom": 1000 * float(np.sqrt(np.mean(np.square(de))))}
 
 
-def reference_md(campaign: Campaign, start: Atoms, *, ps: float, every: int, seed: int
-                 ) -> list[Atoms]:
+def reference_md(campaign: Campaign, start: Atoms, example: Example, *, ps: float, every: int,
+                 seed: int) -> list[Atoms]:
     """MD directly on the oracle (the reference method), same conditions."""
-    system = campaign.cfg.systems[0]
     atoms = start.copy()
     atoms.calc = oracle_calculator(campaign)
-    dyn = langevin(atoms, system.md.walker_temperature_K(0, 1, 1), system.md.timestep_fs, seed)
+    dyn = dynamics(atoms, campaign, example.temperature_K, seed)
     frames = []
-    for _ in dyn.irun(int(round(ps * 1000 / system.md.timestep_fs))):
+    for _ in dyn.irun(int(round(ps * 1000 / campaign.cfg.systems[0].md.timestep_fs))):
         if dyn.nsteps % every == 0:
-            frame = atoms.copy()
-            frame.calc = None
-            frame.set_constraint()
-            frames.append(frame)
+            frames.append(_frame(atoms))
     return frames
+
+
+# --------------------------------------------------------------------------- observables
+def rdf_rmax(frames: list[Atoms]) -> float:
+    """Just under half the smallest cell height of any frame (ASE's get_rdf limit)."""
+    def heights(cell) -> np.ndarray:
+        return cell.volume / np.linalg.norm(np.cross(cell[[1, 2, 0]], cell[[2, 0, 1]]), axis=1)
+    return 0.49 * min(heights(f.cell).min() for f in frames)
 
 
 def mean_rdf(frames: list[Atoms], pair: tuple[str, str], rmax: float, nbins: int
              ) -> tuple[np.ndarray, np.ndarray]:
-    from ase.data import atomic_numbers
-
     z = (atomic_numbers[pair[0]], atomic_numbers[pair[1]])
     curves = [get_rdf(f, rmax, nbins, elements=z) for f in frames]
     return np.mean([g for g, _ in curves], axis=0), curves[0][1]
 
 
-def rdf_comparison(model: list[Atoms], reference: list[Atoms], pairs, rmax: float) -> list[dict]:
+def rdf_comparison(model: list[Atoms], reference: list[Atoms], pairs) -> list[dict]:
+    rmax = rdf_rmax(model + reference)
     out = []
     for pair in pairs:
         g_model, r = mean_rdf(model, pair, rmax, 200)
@@ -163,9 +200,78 @@ def rdf_comparison(model: list[Atoms], reference: list[Atoms], pairs, rmax: floa
     return out
 
 
+def z_profile(frames: list[Atoms], symbol: str, edges: np.ndarray) -> np.ndarray:
+    """Number density of ``symbol`` along z (atoms/Å, per frame), z wrapped into the cell."""
+    counts = np.zeros(len(edges) - 1)
+    for f in frames:
+        z = f.get_scaled_positions(wrap=True)[f.numbers == atomic_numbers[symbol], 2]
+        counts += np.histogram(z * f.cell[2, 2], edges)[0]
+    return counts / (len(frames) * np.diff(edges))
+
+
+def profile_comparison(model: list[Atoms], reference: list[Atoms], species) -> list[dict]:
+    edges = np.arange(0.0, model[0].cell[2, 2] + 0.2, 0.2)
+    mid = 0.5 * (edges[1:] + edges[:-1])
+    out = []
+    for symbol in species:
+        rho_m, rho_r = z_profile(model, symbol, edges), z_profile(reference, symbol, edges)
+        out.append({"species": symbol, "peak_model_A": round(float(mid[np.argmax(rho_m)]), 2),
+                    "peak_reference_A": round(float(mid[np.argmax(rho_r)]), 2),
+                    "integrated_abs_diff": round(float(np.abs(rho_m - rho_r).sum() * 0.2), 3)})
+    return out
+
+
+def msd_A2(frames: list[Atoms], symbol: str, lags: list[int]) -> list[float]:
+    """Mean squared displacement (Å²) of the ``symbol`` atoms at the given frame lags,
+    averaged over atoms and time origins, centre-of-mass drift removed."""
+    pos = unwrap_positions(np.array([f.positions for f in frames]),
+                           np.array([f.cell[:] for f in frames]))
+    masses = frames[0].get_masses()
+    pos -= (np.einsum("fnk,n->fk", pos, masses) / masses.sum())[:, None, :]
+    sel = pos[:, frames[0].numbers == atomic_numbers[symbol]].reshape(len(frames), -1)
+    curve = msd_sum(sel, max(lags)) / (sel.shape[1] // 3)
+    return [round(float(curve[m]), 4) for m in lags]
+
+
+def msd_comparison(model: list[Atoms], reference: list[Atoms], symbol: str, frame_fs: float
+                   ) -> dict:
+    """MSD of the mobile ion at lags up to half the reference run, model vs reference."""
+    longest = len(reference) // 2
+    lags = sorted({max(1, round(longest * q)) for q in (0.125, 0.25, 0.5, 1.0)})
+    return {"species": symbol, "lag_ps": [round(m * frame_fs / 1000, 3) for m in lags],
+            "msd_model_A2": msd_A2(model, symbol, lags),
+            "msd_reference_A2": msd_A2(reference, symbol, lags)}
+
+
+# --------------------------------------------------------------------------- main
+def judge(name: str, workdir: Path, args: argparse.Namespace) -> dict:
+    example = EXAMPLES[name]
+    campaign = Campaign(REPO / "examples" / name / "campaign_xtb.yaml", workdir)
+    entry = {"name": name, "measured": time.strftime("%Y-%m-%d"),
+             **campaign_figures(campaign, run=not args.as_is)}
+    start = campaign.starts[campaign.cfg.systems[0].name]
+    run = production(campaign, start, example, ps=args.production_ps, every=args.sample_every,
+                     seed=1)
+    entry.update(temperature_K=example.temperature_K, production_ps_asked=args.production_ps,
+                 stable_ps=run["stable_ps"], stop_event=run["event"],
+                 max_spread=run["max_spread"], committee_ms_per_step=round(run["ms_per_step"], 1))
+    entry.update(heldout_errors(campaign, run["frames"], args.heldout))
+    t0 = time.perf_counter()
+    ref = reference_md(campaign, start, example, ps=args.reference_ps, every=args.sample_every,
+                       seed=2)
+    entry["reference_md"] = {"ps": args.reference_ps, "wall_s": round(time.perf_counter() - t0)}
+    entry["rdf"] = rdf_comparison(run["frames"], ref, example.pairs)
+    if example.profile_species:
+        entry["z_profiles"] = profile_comparison(run["frames"], ref, example.profile_species)
+    if example.msd_species:
+        frame_fs = args.sample_every * campaign.cfg.systems[0].md.timestep_fs
+        entry["msd"] = msd_comparison(run["frames"], ref, example.msd_species, frame_fs)
+    return entry
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--example", default="electrolyte", choices=sorted(PAIRS))
+    parser.add_argument("--example", default="electrolyte", choices=sorted(EXAMPLES))
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--production-ps", type=float, default=20.0)
     parser.add_argument("--reference-ps", type=float, default=2.0)
@@ -174,21 +280,10 @@ def main() -> None:
     parser.add_argument("--as-is", action="store_true",
                         help="do not run the campaign on: judge its latest committee")
     args = parser.parse_args()
-
-    campaign = Campaign(REPO / "examples" / args.example / "campaign_xtb.yaml", args.workdir)
-    entry = {"name": args.example, **campaign_figures(campaign, run=not args.as_is)}
-    start = campaign.starts[campaign.cfg.systems[0].name]
-    run = production(campaign, start, ps=args.production_ps, every=args.sample_every, seed=1)
-    entry.update(production_ps_asked=args.production_ps, stable_ps=run["stable_ps"],
-                 stop_event=run["event"], max_spread=run["max_spread"],
-                 committee_ms_per_step=round(run["ms_per_step"], 1))
-    entry.update(heldout_errors(campaign, run["frames"], args.heldout))
-    t0 = time.perf_counter()
-    ref = reference_md(campaign, start, ps=args.reference_ps, every=args.sample_every, seed=2)
-    entry["reference_md"] = {"ps": args.reference_ps, "wall_s": round(time.perf_counter() - t0)}
-    rmax = 0.49 * min(np.linalg.norm(start.cell, axis=1))
-    entry["rdf"] = rdf_comparison(run["frames"], ref, PAIRS[args.example], rmax)
-    emit({"systems": [entry]}, __file__)
+    entry = judge(args.example, args.workdir, args)
+    previous = RESULTS / "systems.json"
+    others = json.loads(previous.read_text())["systems"] if previous.is_file() else []
+    emit({"systems": [e for e in others if e["name"] != entry["name"]] + [entry]}, __file__)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["CommitteeCalculator", "CoupledCalculator", "DeltaCalculator"]
+__all__ = ["CommitteeCalculator", "CoupledCalculator", "DeltaCalculator",
+           "UncertaintyBiasedCalculator"]
 
 
 def __getattr__(name: str):
@@ -19,5 +20,9 @@ def __getattr__(name: str):
         from alearn.calculators.delta import DeltaCalculator
 
         return DeltaCalculator
+    if name == "UncertaintyBiasedCalculator":
+        from alearn.calculators.biased import UncertaintyBiasedCalculator
+
+        return UncertaintyBiasedCalculator
     raise AttributeError(name)
 from alearn.calculators.efield import ElectricFieldCalculator as ElectricFieldCalculator  # noqa: E402,E501

@@ -131,15 +131,17 @@ class CommitteeCalculator(Calculator):
     ``results`` holds ``energy`` (eV), ``forces`` (eV/Å, (N, 3)), ``stress``
     (eV/Å³, Voigt (6,), 3D-periodic cells only) as committee means, and
     ``energy_std`` (eV), ``forces_std`` (eV/Å, (N,): per atom
-    sqrt(mean_k |F_ik - F̄_i|²)), ``energies_committee`` (K,) and
-    ``forces_committee`` (K, N, 3). Spreads are population standard deviations.
+    sqrt(mean_k |F_ik - F̄_i|²)), ``energies_committee`` (K,),
+    ``forces_committee`` (K, N, 3) and, for 3D-periodic cells,
+    ``stresses_committee`` (K, 6). Spreads are population standard deviations.
     With a calibration, also ``forces_err_est`` (eV/Å, (N,): the expected
     per-atom error, see :class:`CommitteeCalibration`) and ``energy_err_est``
     (eV); ``forces_std`` and ``energy_std`` stay the raw spreads.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energy_std",
-                              "forces_std", "forces_committee", "energies_committee"]
+                              "forces_std", "forces_committee", "energies_committee",
+                              "stresses_committee"]
 
     def __init__(self, model_paths: Sequence[str | Path], *, device: str = "cpu",
                  calibration: CommitteeCalibration | str | Path | None = None,
@@ -259,4 +261,5 @@ def committee_results(energies: np.ndarray, forces: np.ndarray,
     }
     if stresses is not None:
         results["stress"] = full_3x3_to_voigt_6_stress(stresses.mean(axis=0))
+        results["stresses_committee"] = full_3x3_to_voigt_6_stress(stresses)
     return results

@@ -21,7 +21,7 @@ __all__ = ["DeltaCalculator"]
 SUMMED = ("energy", "forces", "stress")
 #: committee results passed through unchanged (when the committee has them)
 COMMITTEE_KEYS = ("energy_std", "forces_std", "forces_committee", "energies_committee",
-                  "forces_err_est", "energy_err_est")
+                  "stresses_committee", "forces_err_est", "energy_err_est")
 _PARTS = ("baseline", "correction")
 
 

@@ -4,27 +4,35 @@
   Green–Kubo and Nernst–Einstein conductivities (:func:`analyze_transport`),
   Arrhenius extrapolation (:func:`arrhenius_fit`) and field-driven MD
   (:func:`nemd_conductivity`).
+  Near an interface: D⊥(z), D∥(z) (:func:`normal_diffusion_profile`,
+  :func:`parallel_diffusion_profile`).
+* :mod:`alearn.protocols.free_energy`: F along a collective variable (histogram,
+  umbrella sampling + MBAR), profiles across an interface and the Smoluchowski
+  model of transport across it (see docs/free_energy.md).
+* :mod:`alearn.protocols.screening`: high-throughput screening of candidate
+  solid electrolytes (``alearn screen``, docs/screening.md).
 * :mod:`alearn.protocols.redox`: redox potentials by thermodynamic integration
   between two electronic states, with FEP corrections to the oracle and the
   conversion to a potential vs SHE (see docs/redox.md).
-* :mod:`alearn.protocols.free_energy`, :mod:`alearn.protocols.screening`: to
-  come (see their docstrings).
 
 Shared by all of them, at this level: production MD (:mod:`.md`,
 :func:`run_md`; thermostats in :mod:`.thermostats`), trajectory reading
 (:mod:`.trajectory`, :func:`load_trajectory`), result types (:mod:`.results`),
-units (:mod:`.units`) and figures (:mod:`.plots`). See docs/protocols.md.
+units (:mod:`.units`), figures (:mod:`.plots`) and slab geometry (:mod:`.slab`,
+:class:`ElectrodePlane`). See docs/protocols.md.
 """
 
 from .md import MDOptions, MDRun, NPTOptions, run_md
 from .plots import plot_arrhenius, plot_green_kubo, plot_msd, plot_nemd
 from .results import Estimate
+from .slab import ElectrodePlane, heights_above_plane
 from .thermostats import PeculiarBussi
 from .trajectory import MDTrajectory, load_trajectory, unwrap_positions
 from .transport import (
     ArrheniusResult,
     CollectiveConductivity,
     Curve,
+    DiffusionProfile,
     FieldResponse,
     FitWindow,
     NEMDOptions,
@@ -43,6 +51,8 @@ from .transport import (
     linear_response,
     nemd_conductivity,
     nernst_einstein,
+    normal_diffusion_profile,
+    parallel_diffusion_profile,
     run_nemd,
     self_diffusion,
 )
@@ -51,6 +61,8 @@ __all__ = [
     "ArrheniusResult",
     "CollectiveConductivity",
     "Curve",
+    "DiffusionProfile",
+    "ElectrodePlane",
     "Estimate",
     "FieldResponse",
     "FitWindow",
@@ -72,10 +84,13 @@ __all__ = [
     "einstein_helfand",
     "field_response",
     "green_kubo",
+    "heights_above_plane",
     "linear_response",
     "load_trajectory",
     "nemd_conductivity",
     "nernst_einstein",
+    "normal_diffusion_profile",
+    "parallel_diffusion_profile",
     "plot_arrhenius",
     "plot_green_kubo",
     "plot_msd",

@@ -9,6 +9,11 @@ Each frame's ``info`` records ``step``, ``time_fs``, ``temperature_K`` (target),
 (e.g. each electronic state's energy under a λ-mixed calculator). Calling
 :func:`run_md` again with the same file continues from the last frame up to
 ``n_steps`` (a crashed or stopped run is finished by re-running the same command).
+
+Under MPI every process that calls :func:`run_md` reads and writes its own file
+(ASE's default of writing on rank 0 only and broadcasting reads is switched
+off), so independent runs can be dealt to ranks (umbrella windows, fields);
+give each rank its own path.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from ase.md.langevin import Langevin
 from ase.md.md import MolecularDynamics
 from ase.md.nptberendsen import NPTBerendsen
 from ase.md.verlet import VelocityVerlet
+from ase.parallel import DummyMPI
 
 from alearn.errors import ConfigError
 
@@ -164,6 +170,7 @@ def run_md(
     options: MDOptions,
     extra_info: Mapping[str, Any] | None = None,
     frame_info: Callable[[Atoms], Mapping[str, Any]] | None = None,
+    comm: Any = None,
 ) -> MDRun:
     """Run (or resume) production MD and write frames to an ASE trajectory.
 
@@ -187,6 +194,12 @@ def run_md(
         Called with the MD's atoms (calculator attached, results of the frame's
         positions) when a frame is written; the JSON-able values it returns go
         into that frame's ``info``.
+    comm
+        The MPI communicator of the run: None (default) or ``ase.parallel.DummyMPI()``
+        for a run of this process alone (independent runs on the ranks of
+        ``mpirun``: each writes its own file, draws its own random numbers); ASE's
+        ``world`` for one MD over all ranks (e.g. with a GPAW calculator: rank 0
+        writes the file).
 
     Returns
     -------
@@ -200,7 +213,7 @@ def run_md(
     work.calc = calculator
     extra = _FrameInfo(extra_info or {}, frame_info)
     if last is None:
-        _start_fresh(work, path, options, extra)
+        _start_fresh(work, path, options, extra, comm)
         step = 0
     else:
         step = _restore(work, last, path, options)
@@ -208,7 +221,7 @@ def run_md(
     if step >= options.n_steps:
         log.info("%s already holds %d steps; nothing to do", path, step)
     else:
-        step = _production(work, path, options, step, extra)
+        step = _production(work, path, options, step, extra, comm)
     n_frames = _count_frames(path)
     return MDRun(path, n_frames, start, step, last is not None)
 
@@ -224,14 +237,15 @@ class _FrameInfo:
         return {**self.static, **(self.callback(atoms) if self.callback else {})}
 
 
-def _start_fresh(work: Atoms, path: Path, options: MDOptions, extra: _FrameInfo) -> None:
+def _start_fresh(work: Atoms, path: Path, options: MDOptions, extra: _FrameInfo,
+                 comm: Any = None) -> None:
     rng = _rng(options.seed, 0)
     if not work.has("momenta") or np.allclose(work.get_momenta(), 0.0):
         work.set_momenta(maxwell_boltzmann_momenta(work.get_masses(), options.temperature_K, rng))
     if options.npt is not None:
-        equilibrate_npt(work, options, options.npt)
+        equilibrate_npt(work, options, options.npt, comm=comm)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with Trajectory(path, "w") as traj:
+    with Trajectory(path, "w", master=_master(comm)) as traj:
         _write_frame(traj, work, 0, options, extra)
 
 
@@ -257,11 +271,11 @@ def _restore(work: Atoms, last: Atoms, path: Path, options: MDOptions) -> int:
 
 
 def _production(work: Atoms, path: Path, options: MDOptions, step: int,
-                extra: _FrameInfo) -> int:
-    dyn = make_dynamics(work, options, _rng(options.seed, step))
+                extra: _FrameInfo, comm: Any = None) -> int:
+    dyn = make_dynamics(work, options, _rng(options.seed, step), comm=comm)
     n_chunks = (options.n_steps - step) // options.interval_steps
     report = max(1, n_chunks // 10)
-    with Trajectory(path, "a") as traj:
+    with Trajectory(path, "a", master=_master(comm)) as traj:
         for k in range(n_chunks):
             dyn.run(options.interval_steps)
             step += options.interval_steps
@@ -280,27 +294,46 @@ def maxwell_boltzmann_momenta(masses_amu: np.ndarray, temperature_K: float,
     return p - m * (p.sum(axis=0) / m.sum())
 
 
-def make_dynamics(atoms: Atoms, options: MDOptions, rng: np.random.Generator) -> MolecularDynamics:
-    """The ASE integrator for ``options.thermostat`` (time units converted from fs)."""
+def _master(comm: Any) -> bool:
+    """Whether this process writes the trajectory (None: its own run, it writes)."""
+    return True if comm is None else comm.rank == 0
+
+
+def _comm_kw(comm: Any) -> dict[str, Any]:
+    """The communicator for ASE's integrators. None gives a serial one: ASE's default
+    would broadcast the thermostat noise from MPI rank 0, which ties together runs
+    that ranks make independently (umbrella windows, screening candidates) and
+    deadlocks when they differ in length."""
+    return {"comm": DummyMPI() if comm is None else comm}
+
+
+def make_dynamics(atoms: Atoms, options: MDOptions, rng: np.random.Generator, *,
+                  comm: Any = None) -> MolecularDynamics:
+    """The ASE integrator for ``options.thermostat`` (time units converted from fs);
+    ``comm`` as in :func:`run_md`."""
+    kw = _comm_kw(comm)
     dt = options.timestep_fs * units.fs
     tau = options.thermostat_time_fs * units.fs
     temp = options.temperature_K
     if options.thermostat == "nve":
-        return VelocityVerlet(atoms, dt)
+        return VelocityVerlet(atoms, dt, **kw)
     if options.thermostat == "langevin":
-        return Langevin(atoms, dt, temperature_K=temp, friction=1.0 / tau, fixcm=False, rng=rng)
+        return Langevin(atoms, dt, temperature_K=temp, friction=1.0 / tau, fixcm=False, rng=rng,
+                        **kw)
     if options.thermostat == "peculiar_bussi":
-        return PeculiarBussi(atoms, dt, temp, tau, rng=rng)
-    return Bussi(atoms, dt, temp, tau, rng=rng)
+        return PeculiarBussi(atoms, dt, temp, tau, rng=rng, **kw)
+    return Bussi(atoms, dt, temp, tau, rng=rng, **kw)
 
 
-def equilibrate_npt(atoms: Atoms, options: MDOptions, npt: NPTOptions) -> None:
+def equilibrate_npt(atoms: Atoms, options: MDOptions, npt: NPTOptions, *,
+                    comm: Any = None) -> None:
     """Berendsen NPT, then set the cell to its average over the last part (in place)."""
+    kw = _comm_kw(comm)
     dyn = NPTBerendsen(atoms, options.timestep_fs * units.fs, temperature_K=options.temperature_K,
                        pressure_au=npt.pressure_bar * units.bar,
                        taut=options.thermostat_time_fs * units.fs,
                        taup=npt.barostat_time_fs * units.fs,
-                       compressibility_au=npt.compressibility_per_bar / units.bar)
+                       compressibility_au=npt.compressibility_per_bar / units.bar, **kw)
     n_avg = max(1, int(round(npt.average_fraction * npt.n_steps)))
     cells: list[np.ndarray] = []
     try:
@@ -320,7 +353,8 @@ def equilibrate_npt(atoms: Atoms, options: MDOptions, npt: NPTOptions) -> None:
 def _write_frame(traj: Trajectory, work: Atoms, step: int, options: MDOptions,
                  extra: _FrameInfo) -> None:
     snap = Atoms(numbers=work.numbers, positions=work.get_positions(), cell=work.cell,
-                 pbc=work.pbc, momenta=work.get_momenta(), masses=work.get_masses())
+                 pbc=work.pbc, momenta=work.get_momenta(), masses=work.get_masses(),
+                 tags=work.get_tags())
     epot = float(work.get_potential_energy())
     snap.info = {**extra.of(work), "step": step, "time_fs": step * options.timestep_fs,
                  "temperature_K": options.temperature_K, "timestep_fs": options.timestep_fs,
@@ -334,7 +368,7 @@ def _last_frame(path: Path) -> Atoms | None:
     if not path.exists() or path.stat().st_size == 0:
         return None
     try:
-        return ase.io.read(path, index=-1)
+        return ase.io.read(path, index=-1, parallel=False)  # every rank reads for itself
     except (StopIteration, IndexError):
         return None
 

@@ -124,6 +124,18 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
+def to_jsonable_finite(obj: Any) -> Any:
+    """:func:`to_jsonable`, with NaN and infinities written as None (JSON null)."""
+    obj = to_jsonable(obj)
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: to_jsonable_finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [to_jsonable_finite(v) for v in obj]
+    return obj
+
+
 def format_table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
     """Left-aligned plain-text table.
 

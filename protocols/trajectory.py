@@ -240,7 +240,8 @@ def load_trajectory(
     if not path.exists():
         raise ConfigError(f"trajectory file {path} does not exist")
     frames = _FrameArrays()
-    for atoms in ase.io.iread(path, index=slice(start, stop, stride)):
+    # parallel=False: under MPI every rank reads the file itself (no collective broadcast)
+    for atoms in ase.io.iread(path, index=slice(start, stop, stride), parallel=False):
         frames.add(atoms, path)
     if len(frames.positions) < 2:
         raise ConfigError(f"{path}: needs at least 2 frames in [{start}:{stop}:{stride}], "

@@ -8,8 +8,11 @@ VENV=${ALEARN_VENV:-$ROOT/.venv}
 PY=${PYTHON:-python3}
 log() { printf '[setup] %s\n' "$*" >&2; }
 
-# 1. Debian packages: MPI (mpi4py, mpirun), libxc/BLAS/ScaLAPACK/FFTW (GPAW).
+# 1. Debian packages: MPI (mpi4py, mpirun), libxc/BLAS/ScaLAPACK/FFTW (GPAW); for the
+#    tests: chromium (the report page in a headless browser) and postgresql (datasets on
+#    a PostgreSQL server the tests start themselves).
 DEBS="openmpi-bin libopenmpi-dev libxc-dev libopenblas-dev libscalapack-openmpi-dev libfftw3-dev"
+DEBS="$DEBS chromium postgresql"
 missing=$(for p in $DEBS; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
 if [ -n "$missing" ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -61,10 +61,12 @@ def alearn_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
 
 @pytest.fixture(scope="session")
 def finished_campaign(tmp_path_factory) -> Path:
-    """An uninterrupted tiny campaign's workdir (shared by several tests)."""
+    """An uninterrupted tiny campaign's workdir (shared by several tests); its
+    ``alearn.log`` has a progress record at every step (``--progress-interval 0``)."""
     folder = tmp_path_factory.mktemp("reference")
     config = write_campaign(folder)
-    proc = alearn_cli("run", str(config), "--workdir", str(folder / "work"))
+    proc = alearn_cli("run", str(config), "--workdir", str(folder / "work"),
+                      "--progress-interval", "0")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return folder / "work"
 

@@ -170,5 +170,5 @@ def test_a_campaign_calibrates_every_committee(finished_campaign):
     atoms.get_forces()
     scale = json.loads(markers[-1].read_text())["calib_force_scale"]
     np.testing.assert_allclose(calc.results["forces_err_est"], scale * calc.results["forces_std"])
-    status = alearn_cli("status", str(finished_campaign))
+    status = alearn_cli("status", str(finished_campaign), "--wide")
     assert status.returncode == 0 and "F scale" in status.stdout and "miscal" in status.stdout

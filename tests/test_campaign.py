@@ -10,6 +10,7 @@ from ase.io import read
 from alearn import Campaign
 from alearn.config import config_from_dict
 from alearn.dataset import Dataset
+from alearn.exploration import continue_from
 from conftest import TINY, alearn_cli, deep_update, write_campaign
 
 
@@ -45,7 +46,10 @@ def test_committee_is_retrained_with_warm_start(finished_campaign):
                for i in (1, 2, 3)]
     assert [m["warm_start"] for m in markers] == [False, True, True]
     assert markers[0]["n_train"] < markers[2]["n_train"]
-    assert all(np.isfinite(m["rmse_forces_meV_A"]) for m in markers)
+    # iteration 1 validates on the symmetric start frame alone (every reference
+    # force zero): its force RMSE is reported as not measurable (NaN)
+    assert np.isnan(markers[0]["rmse_forces_meV_A"])
+    assert all(np.isfinite(m["rmse_forces_meV_A"]) for m in markers[1:])
 
 
 def test_reports_are_written(finished_campaign):
@@ -59,8 +63,11 @@ def test_status_and_export_commands(finished_campaign, tmp_path):
     status = alearn_cli("status", str(finished_campaign))
     assert status.returncode == 0, status.stderr
     lines = status.stdout.splitlines()
-    assert "iter" in lines[1] and "acc.ratio" in lines[1] and "F meV/Å" in lines[1]
+    assert "iteration 3 · 12 labels (0 failed, 0 pending)" in lines[0]
+    assert "finished: max_iterations" in lines[0]
+    assert "iter" in lines[1] and "trusted" in lines[1] and "F meV/Å" in lines[1]
     assert [ln.split()[0] for ln in lines[2:6]] == ["0", "1", "2", "3"]
+    assert all(len(line) <= 100 for line in lines[1:])
     out = tmp_path / "data.xyz"
     export = alearn_cli("export", str(finished_campaign), "-o", str(out))
     assert export.returncode == 0, export.stderr
@@ -105,6 +112,32 @@ def test_walkers_can_continue_from_their_previous_iteration(finished_campaign):
     assert start.calc is None and not start.constraints
 
 
+def test_a_continued_walker_skips_frames_its_new_committee_rejects(finished_campaign):
+    cfg = config_from_dict(TINY, source="test", base_dir=finished_campaign.parent)
+    campaign = Campaign(cfg, finished_campaign)
+    campaign.validate()
+    committee = campaign.calculator(2)
+    sampled = read(finished_campaign / "iter_001" / "explore" / "cu_w1.xyz", ":")
+    a, b = sampled[-3], sampled[-1]
+    new = []
+    for frame in (a, b):
+        frame.info["unc_max_force_std"] = 0.0  # the old committee trusted both
+        atoms = frame.copy()
+        atoms.calc = committee
+        atoms.get_forces()
+        new.append(float(committee.results["forces_std"].max()))
+    if new[1] < new[0]:  # the later frame must be the one the new committee rejects
+        a, b, new = b, a, new[::-1]
+    assert new[0] < new[1]
+    ucfg = cfg.uncertainty.model_copy(update={"lo": new[0] / 2, "hi": (new[0] + new[1]) / 2})
+    start = campaign.starts["cu"]
+    assert np.array_equal(continue_from(start, [a, b], ucfg).positions, b.positions)
+    chosen = continue_from(start, [a, b], ucfg, committee)
+    assert np.array_equal(chosen.positions, a.positions) and chosen.calc is None
+    tight = ucfg.model_copy(update={"lo": new[0] / 4, "hi": new[0] / 2})
+    assert continue_from(start, [a, b], tight, committee) is start  # none usable: the start
+
+
 def test_an_iteration_that_selects_nothing_explores_more_gently(tmp_path):
     # hi so low that every walker's first frame crosses it: nothing to select, ever.
     config = write_campaign(tmp_path, {"uncertainty": {"lo": 1e-6, "hi": 2e-6},
@@ -123,3 +156,23 @@ def test_an_iteration_that_selects_nothing_explores_more_gently(tmp_path):
     log = (work / "alearn.log").read_text()
     assert "nothing selected for system cu; the next iteration explores it with timestep " \
            "1 fs (configured 2)" in log
+
+
+def test_a_campaign_converges_only_at_its_declared_conditions(tmp_path):
+    # every frame trusted (lo just under hi): without the ramp this converges at iteration 1
+    system = deep_update(TINY["systems"][0], {"md": {
+        "ramp": {"iterations": 1, "from_temperature_K": 200.0}}})
+    config = write_campaign(tmp_path, {"systems": [system],
+                                       "uncertainty": {"lo": 1.99, "hi": 2.0},
+                                       "stop": {"accurate_ratio": 0.5, "max_iterations": 3}})
+    result = Campaign(config, tmp_path / "work").run()
+    assert (result.status, result.iterations) == ("converged", 2)
+    work = tmp_path / "work"
+    first = json.loads((work / "iter_001" / "explore.done.json").read_text())["systems"]["cu"]
+    second = json.loads((work / "iter_002" / "explore.done.json").read_text())["systems"]["cu"]
+    assert first["accurate_ratio"] >= 0.5 and not first["at_conditions"]
+    assert second["at_conditions"] and set(second["conditions"]) == {"500 K", "1000 K"}
+    assert second["accurate_ratio"] == min(second["conditions"].values())
+    temps = [json.loads((work / "iter_001" / "explore" / f"cu_w{k}.json").read_text())
+             ["temperature_K"] for k in (0, 1)]
+    assert temps == [200.0, 200.0]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import yaml
 from ase import Atoms
 
 from alearn import Campaign, ConfigError, load_config
-from alearn.config import config_from_dict
+from alearn.config import MDConfig, config_from_dict
 from alearn.preflight import check_before_labels, min_training_frames
 from conftest import REPO, TINY, deep_update, write_campaign
 
@@ -256,3 +258,25 @@ def test_stress_is_trained_only_where_needed(tmp_path):
     with pytest.raises(ConfigError, match="committee.training.stress is 'no' but systems"):
         load_config(write_campaign(tmp_path, deep_update(
             npt, {"committee": {"training": {"stress": "no"}}})))
+
+
+def test_a_ramp_reaches_the_declared_conditions():
+    md = MDConfig(ensemble="npt", temperature_K=[400.0, 800.0], pressure_bar=[1.0, 1000.0],
+                  ramp={"iterations": 2, "from_temperature_K": 300.0,
+                        "from_pressure_bar": 1.0})
+    assert [md.walker_temperature_K(1, it, 10) for it in (1, 2, 3, 4)] == [300, 550, 800, 800]
+    assert [md.walker_pressure_bar(1, it) for it in (1, 2, 3)] == [1.0, 500.5, 1000.0]
+    assert md.walker_pressure_bar(0, 1) == 1.0
+
+
+@pytest.mark.parametrize("md, fragment", [
+    ({"pressure_bar": [1.0, 2.0, 3.0]}, "md.pressure_bar lists 3 pressures but"),
+    ({"ramp": {"iterations": 2, "from_temperature_K": 300}, "temperature_ramp_K": [300, 500]},
+     "md.ramp and md.temperature_ramp_K both set"),
+    ({"ramp": {"iterations": 0, "from_temperature_K": 300}}, "md.ramp.iterations"),
+    ({"uncertainty_bias": -1.0}, "md.uncertainty_bias"),
+])
+def test_schedule_and_bias_mistakes_are_named(md, fragment):
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        config_from_dict(deep_update(TINY, {"systems": [deep_update(TINY["systems"][0],
+                                                                    {"md": md})]}))

@@ -134,7 +134,9 @@ def test_failed_labels_can_be_retried_after_a_policy_change(tmp_path):
                                        "committee": {"training": {"e0s": "average"}}})
     env = {"PYTHONPATH": str(REPO / "tests")}
     first = alearn_cli("run", str(config), "--workdir", str(tmp_path / "w"), env=env)
-    assert first.returncode == 2 and "--retry-failed" in first.stderr, first.stderr[-2000:]
+    # stopped at oracle.max_failure_fraction: exit 3 (alearn.cli.Exit.STOPPED), one line
+    assert first.returncode == 3 and "--retry-failed" in first.stderr, first.stderr[-2000:]
+    assert "alearn: stopped: iteration 0: 6 of 6 labels failed" in first.stderr
     assert Dataset(tmp_path / "w" / "dataset.db").count(status="failed") == 6
     data = yaml.safe_load(config.read_text())
     data["oracle"]["timeout_s"] = 600
@@ -145,3 +147,40 @@ def test_failed_labels_can_be_retried_after_a_policy_change(tmp_path):
     rows = Dataset(tmp_path / "w" / "dataset.db").rows(iteration=0)
     assert all(r.status == "labeled" for r in rows)
     assert all(len(r.data["earlier_failures"]) == 1 for r in rows)
+
+
+def _as_before_a_key_existed(work: Path) -> None:
+    """Make ``work`` look written by an alearn whose schema lacked md.uncertainty_bias:
+    config.yaml without the key, campaign.json with that schema's full digest."""
+    import hashlib
+
+    from alearn.workdir import FROZEN_SECTIONS, ORACLE_POLICY_KEYS
+
+    settings = yaml.safe_load((work / "config.yaml").read_text())
+    for system in settings["systems"]:
+        del system["md"]["uncertainty_bias"]
+    (work / "config.yaml").write_text(yaml.safe_dump(settings))
+    frozen = {k: settings[k] for k in FROZEN_SECTIONS}
+    frozen.pop("base_dir", None)
+    for key in ORACLE_POLICY_KEYS:
+        frozen["oracle"].pop(key, None)
+    digest = hashlib.sha256(json.dumps(frozen, sort_keys=True).encode()).hexdigest()[:16]
+    state = json.loads((work / "campaign.json").read_text())
+    (work / "campaign.json").write_text(json.dumps({**state, "frozen_digest": digest}))
+
+
+def test_a_key_added_to_the_schema_later_does_not_block_a_resume(copy, capsys):
+    config, work = copy
+    _as_before_a_key_existed(work)
+    code, err = _run(config, work, capsys)
+    assert code == 0, err
+
+
+def test_a_changed_setting_is_still_refused_in_an_older_workdir(copy, capsys):
+    config, work = copy
+    _as_before_a_key_existed(work)
+    data = yaml.safe_load(config.read_text())
+    data["systems"][0]["md"]["steps"] = 41
+    config.write_text(yaml.safe_dump(data))
+    code, err = _run(config, work, capsys)
+    assert code == 2 and "started with different" in err

@@ -12,8 +12,9 @@ import json
 import numpy as np
 import pytest
 import yaml
+from ase.io import read
 
-from alearn import Campaign
+from alearn import Campaign, load_committee
 from alearn.config import config_from_dict
 from alearn.dataset import Dataset
 from alearn.uncertainty import broken_structure
@@ -57,3 +58,48 @@ def test_periodic_electrolyte_example(tmp_path):
     assert set(marker["e0s"]) == {"H", "O", "Li", "F"}
     assert marker["e0s"] == e0s["e0s_eV"]
     assert e0s["oracle"]["atoms"]["O"]["magnetic_moment"] == 2.0  # triplet O atom
+
+
+@pytest.mark.slow
+def test_interface_example(tmp_path):
+    cfg = _reduced("interface")
+    Campaign(cfg, tmp_path / "work").run()
+    work = tmp_path / "work"
+    labeled = Dataset(work / "dataset.db").labeled_atoms()
+    assert len(labeled) >= 6
+    start = read_start_of(cfg)
+    for atoms in labeled:
+        assert broken_structure(atoms, cfg.uncertainty) is None
+        # the metal stays a slab: no Cu atom left the three layers
+        cu = atoms.positions[atoms.numbers == 29, 2]
+        assert cu.max() - cu.min() < 6.0
+        assert np.abs(atoms.arrays["REF_forces"]).max() < cfg.labels.max_force_eV_A
+    assert start.pbc.all()  # tblite needs a 3D cell: the vacuum gap lies inside it
+    e0s = json.loads((work / "e0s.json").read_text())["e0s_eV"]
+    assert set(e0s) == {"H", "Li", "O", "Cu"}
+
+
+@pytest.mark.slow
+def test_solid_conductor_example(tmp_path):
+    cfg = _reduced("solid_conductor")
+    assert cfg.systems[0].md.ensemble == "npt"
+    Campaign(cfg, tmp_path / "work").run()
+    work = tmp_path / "work"
+    labeled = Dataset(work / "dataset.db").labeled_atoms()
+    assert all("REF_stress" in a.info for a in labeled)  # NPT: the committee learns stress
+    log = (work / "alearn.log").read_text()
+    assert "stress on" in log
+    # NPT walkers move the cell; the committee predicts a stress for it
+    frames = read(str(work / "iter_001" / "explore" / "li3ocl_w1.xyz"), ":")
+    start = read_start_of(cfg)
+    assert any(abs(f.get_volume() - start.get_volume()) > 1e-3 for f in frames)
+    committee = load_committee(work)
+    atoms = start.copy()
+    atoms.calc = committee
+    assert atoms.get_stress().shape == (6,)
+
+
+def read_start_of(cfg):
+    from alearn.structures import read_start
+
+    return read_start(cfg, cfg.systems[0])

@@ -52,7 +52,7 @@ def test_alearn_run_refuses_a_workdir_in_use(tmp_path):
     config = write_campaign(tmp_path)
     with WorkdirLock(tmp_path / "work"):
         proc = alearn_cli("run", str(config), "--workdir", str(tmp_path / "work"))
-    assert proc.returncode == 2
+    assert proc.returncode == 4  # alearn.cli.Exit.BUSY
     assert proc.stderr.startswith("alearn: error:") and f"pid {os.getpid()}" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "work" / "dataset.db").exists()

@@ -34,8 +34,8 @@ def test_two_ranks_share_the_work_and_match_serial(tmp_path, finished_campaign):
     ds = Dataset(work / "dataset.db")
     by_rank = ds.counts_by("rank", status="labeled")
     assert by_rank[0] > 0 and by_rank[1] > 0, by_rank
-    # The status table shows the per-rank label counts.
-    status = alearn_cli("status", str(work))
+    # The wide status table shows the per-rank label counts.
+    status = alearn_cli("status", str(work), "--wide")
     assert "0:" in status.stdout and "1:" in status.stdout
     # Rank 1 never wrote markers or the database: there is one log, from rank 0.
     assert (work / "alearn.log").read_text().count("campaign finished") == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,11 +16,15 @@ from ase.build import bulk
 
 from alearn import load_committee
 from alearn.dataset import Dataset
-from conftest import REPO, alearn_cli, write_campaign
+from conftest import REPO, TINY, alearn_cli, write_campaign
 
 SLOW_ORACLE = {"oracle": {"kind": "calculator", "isolation": "inline",
                           "calculator": {"import_path": "slow_calculators:SlowEMT",
-                                         "kwargs": {"delay_s": 0.4}}}}
+                                         "kwargs": {"delay_s": 0.4}}},
+               # a temperature schedule: it must resume exactly as it ran
+               "systems": [{**TINY["systems"][0], "md": {
+                   **TINY["systems"][0]["md"],
+                   "ramp": {"iterations": 2, "from_temperature_K": 300.0}}}]}
 ENV = {"PYTHONPATH": str(REPO / "tests")}
 
 
@@ -119,6 +124,10 @@ def test_killed_campaign_resumes_to_the_same_result(tmp_path):
     reference = alearn_cli("run", str(ref_cfg), "--workdir", str(ref_dir / "work"), env=ENV)
     assert reference.returncode == 0, reference.stderr[-3000:]
     assert _rows(work) == _rows(ref_dir / "work")
+    for w in (work, ref_dir / "work"):  # the ramp: 300 K, then half-way to 500 / 1000 K
+        temps = [[json.loads((w / f"iter_00{it}" / "explore" / f"cu_w{k}.json").read_text())
+                  ["temperature_K"] for k in (0, 1)] for it in (1, 2)]
+        assert temps == [[300.0, 300.0], [400.0, 650.0]]
     assert Dataset(work / "dataset.db").count(status="selected") == 0
     # No finished label was computed twice: one journal entry per row, and at most the
     # one calculation in flight at the kill during labeling was repeated.

@@ -128,5 +128,6 @@ def test_an_empty_iteration_softens_the_next_one():
     assert [r.timestep_factor for r in rungs] == [1, 0.5, 0.25, 0.25, 0.25, 0.25, 0.25]
     assert [round(r.temperature_factor, 3) for r in rungs] == [1, 1, 1, 0.8, 0.64, 0.512, 0.41]
     assert MDAdjustment(rung=20).temperature_factor == 0.4
-    assert next_adjustments({"a": rungs[3]}, {"a": 2})["a"] is rungs[3]  # kept, not undone
+    assert next_adjustments({"a": rungs[3]}, {"a": 2})["a"] == rungs[2]  # one rung back up
+    assert next_adjustments({"a": rungs[0]}, {"a": 2})["a"] == rungs[0]
     assert MDAdjustment.from_json(rungs[3].as_json()) == rungs[3]

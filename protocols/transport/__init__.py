@@ -13,6 +13,8 @@ and ``md``):
   and :mod:`.green_kubo` (collective conductivity, result type in
   :mod:`.collective`), :mod:`.nernst_einstein`, :mod:`.field_response`
   (σ under a field, linear response), :mod:`.arrhenius`;
+* local transport near an interface: :mod:`.transition_matrix` (Hummer's
+  likelihood) and :mod:`.local_diffusion` (D⊥(z), D∥(z));
 * drivers: :mod:`.analysis` (:func:`analyze_transport`) and :mod:`.nemd`
   (field-driven runs).
 
@@ -34,6 +36,11 @@ from .field_response import (
 )
 from .fitting import FitWindow, detect_linear_regime
 from .green_kubo import green_kubo
+from .local_diffusion import (
+    DiffusionProfile,
+    normal_diffusion_profile,
+    parallel_diffusion_profile,
+)
 from .nemd import nemd_conductivity, run_nemd
 from .nernst_einstein import nernst_einstein
 from .options import TransportOptions
@@ -43,6 +50,7 @@ __all__ = [
     "ArrheniusResult",
     "CollectiveConductivity",
     "Curve",
+    "DiffusionProfile",
     "FieldResponse",
     "FitWindow",
     "NEMDOptions",
@@ -61,6 +69,8 @@ __all__ = [
     "linear_response",
     "nemd_conductivity",
     "nernst_einstein",
+    "normal_diffusion_profile",
+    "parallel_diffusion_profile",
     "run_nemd",
     "self_diffusion",
 ]
