@@ -37,7 +37,8 @@ def __getattr__(name: str):
 
 
 def load_committee(workdir: str | Path, *, device: str = "cpu", dtype: str | None = None,
-                   compile_mode: str | None = None, drive: str = "mean"):
+                   compile_mode: str | None = None, drive: str = "mean",
+                   state: str | None = None):
     """The committee of the latest trained iteration of ``workdir``.
 
     Parameters
@@ -52,6 +53,9 @@ def load_committee(workdir: str | Path, *, device: str = "cpu", dtype: str | Non
     drive
         ``"mean"``: forces are the committee mean. ``"member"``: production MD at the
         cost of one model (member 0's forces; the spread is computed only when asked for).
+    state
+        For a campaign with electronic states (``states:``): the state whose
+        committee to load (e.g. ``"ox"``); required there, not allowed otherwise.
 
     Returns
     -------
@@ -75,4 +79,12 @@ def load_committee(workdir: str | Path, *, device: str = "cpu", dtype: str | Non
         update={"dtype": dtype or "model", "compile_mode": compile_mode})
     cfg = cfg.model_copy(update={"committee": cfg.committee.model_copy(
         update={"device": device, "inference": inference})})
-    return committee_calculator(stages.iter_dir(trained[-1]) / "committee", cfg, drive=drive)
+    names = [s.name for s in cfg.states or []]
+    if (state is None) != (not names) or (state is not None and state not in names):
+        raise ConfigError(f"{workdir}: load_committee(state={state!r}): "
+                          + (f"the campaign's states are {names}; name one" if names
+                             else "this campaign has no electronic states; leave state out"))
+    from alearn.electronic_states import committee_folder
+
+    return committee_calculator(stages.iter_dir(trained[-1]) / committee_folder(state), cfg,
+                                drive=drive)

@@ -42,9 +42,11 @@ from ase.parallel import DummyMPI
 from threadpoolctl import threadpool_limits
 
 from alearn.config import BaselineConfig, BootstrapConfig, BootstrapMDConfig, UncertaintyConfig
+from alearn.dataset import Candidate
 from alearn.errors import AlearnError, ConfigError
 from alearn.methods import Keys, method, section, total_charge
 from alearn.progress import Task
+from alearn.selection import assign_splits
 from alearn.uncertainty import broken_structure
 
 if TYPE_CHECKING:
@@ -57,7 +59,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = ["MDRun", "bootstrap_frames", "campaign_frames", "check_md_calculator",
-           "md_calculator", "md_frames", "md_runs", "most_diverse", "perturbed_copies"]
+           "initial_candidates", "md_calculator", "md_frames", "md_runs", "most_diverse",
+           "perturbed_copies"]
 
 KEY = "initial_data.bootstrap.md"
 # Runs are serial, on the writer rank: no random numbers broadcast over MPI ranks.
@@ -96,6 +99,22 @@ def campaign_frames(cfg: CampaignConfig, starts: dict[str, Atoms], rng: np.rando
     return [(a, name) for name, start in starts.items()
             for a in bootstrap_frames(start, boot, rng, make_calc=make_calc,
                                       ucfg=cfg.uncertainty, where=f"systems[{name}]")]
+
+
+def initial_candidates(cfg: CampaignConfig, starts: dict[str, Atoms], user_frames: list[Atoms],
+                       rng: np.random.Generator) -> list[Candidate]:
+    """The campaign's first rows to label: the user's frames (``initial_data.file``) when
+    given, else the bootstrap frames of :func:`campaign_frames`; split train/valid by
+    ``validation.fraction`` (at least one valid frame of three or more)."""
+    if user_frames:
+        frames = [(a, str(a.info.get("system", "user"))) for a in user_frames]
+        source = "user"
+    else:
+        frames = campaign_frames(cfg, starts, rng)
+        source = "bootstrap"
+    splits = assign_splits(len(frames), cfg.validation.fraction, rng, at_least_one=True)
+    return [Candidate(atoms=a, system=name, source=source, iteration=0, split=s)
+            for (a, name), s in zip(frames, splits)]
 
 
 def bootstrap_frames(atoms: Atoms, cfg: BootstrapConfig, rng: np.random.Generator, *,
@@ -230,7 +249,8 @@ def md_calculator(cfg: CampaignConfig) -> BaseCalculator:
 
 def check_md_calculator(cfg: CampaignConfig, atoms: Atoms, where: str) -> None:
     """Raise ConfigError if ``md.calculator`` cannot treat ``atoms`` or runs another
-    charge than the oracle (a ``baseline`` is checked by the campaign itself).
+    charge than the oracle (one of the states' charges, with ``states:``; a ``baseline``
+    is checked by the campaign itself).
 
     Cheap: run it before any MD.
     """
@@ -245,15 +265,17 @@ def check_md_calculator(cfg: CampaignConfig, atoms: Atoms, where: str) -> None:
     keys = Keys(prefix=f"{key}.{bcfg.kind}", subject=f"{key}.kind '{bcfg.kind}'")
     method(bcfg.kind).check_atoms(atoms, where, section(bcfg), keys=keys)
     mine, target = total_charge(bcfg), total_charge(cfg.oracle)
-    if mine is None or target is None or abs(mine - target) < 1e-9:
+    targets = [float(s.charge) for s in cfg.states] if cfg.states else [target]
+    if mine is None or None in targets or any(abs(mine - t) < 1e-9 for t in targets):
         return
+    wanted = " or ".join(f"{t:g}" for t in targets)
     if bcfg.kind == "emt":
-        log.warning("%s: the oracle labels charge %g but %s.kind 'emt' is neutral; the "
-                    "bootstrap MD samples the neutral system", where, target, key)
+        log.warning("%s: the oracle labels charge %s but %s.kind 'emt' is neutral; the "
+                    "bootstrap MD samples the neutral system", where, wanted, key)
         return
-    raise ConfigError(f"{where}: the oracle labels charge {target:g} but {keys.key('charge')} "
-                      f"is {mine:g}; set {keys.key('charge')}: {target:g} so that the bootstrap "
-                      "MD samples the same system")
+    raise ConfigError(f"{where}: the oracle labels charge {wanted} but {keys.key('charge')} "
+                      f"is {mine:g}; set {keys.key('charge')}: {targets[0]:g} so that the "
+                      "bootstrap MD samples the same system")
 
 
 # --------------------------------------------------------------------------- MD frames

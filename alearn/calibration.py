@@ -260,23 +260,27 @@ def selection_window(ucfg: UncertaintyConfig, train_marker: dict | None) -> Unce
 
 
 def validate_and_calibrate(calc, valid: Sequence[Atoms], iter_dir: Path,
-                           ucfg: UncertaintyConfig) -> dict[str, float | str]:
+                           ucfg: UncertaintyConfig, *, committee_dir: Path | None = None,
+                           report_dir: Path | None = None) -> dict[str, float | str]:
     """After training: validation RMSE and parity plot, the calibration written to
-    ``iter_dir/committee/calibration.json``, its metrics and reliability diagram
-    (``iter_dir/report/reliability.png``). Returns the train marker's metrics."""
+    ``committee_dir/calibration.json`` (default ``iter_dir/committee``), its metrics and
+    reliability diagram (``report_dir/reliability.png``, default ``iter_dir/report``).
+    Returns the train marker's metrics."""
+    committee_dir = committee_dir or iter_dir / "committee"
+    report_dir = report_dir or iter_dir / "report"
     every = predict_validation(calc, valid)
-    metrics: dict[str, float | str] = dict(report.validation_metrics(every, iter_dir / "report"))
+    metrics: dict[str, float | str] = dict(report.validation_metrics(every, report_dir))
     errors = every.resolved()
     cal, method = fit_calibration(errors, ucfg)
     info = {"method": method, "n_valid_frames": len(errors.n_atoms),
             "n_atoms_used": len(errors.forces_std),
             "definition": "forces_err_est: expected RMS of |F_mean - F_ref| per atom (eV/Å); "
                           "see alearn.calibration"}
-    write_json_atomic(iter_dir / "committee" / CALIBRATION_FILE, {**cal.as_dict(), **info})
+    write_json_atomic(committee_dir / CALIBRATION_FILE, {**cal.as_dict(), **info})
     quality = calibration_metrics(errors, cal)
     if len(errors.forces_std):
         report.reliability_diagram(errors.forces_std, cal.forces_err_est(errors.forces_std),
-                                   errors.force_err, iter_dir / "report" / "reliability.png",
+                                   errors.force_err, report_dir / "reliability.png",
                                    note=f"s = {cal.force_scale:.3g} ({method}), "
                                         f"ρ = {quality['spearman_force']:.2f}")
     metrics.update(quality, calib_method=method, calib_n_atoms=len(errors.forces_std),

@@ -10,7 +10,8 @@ Workdir layout::
     labels/                label journal (see alearn.labeling)
     iter_000/              initial data
     iter_NNN/committee/    member_k.model, train/valid files, training logs,
-                           calibration.json (spread → expected error, alearn.calibration)
+                           calibration.json (spread → expected error, alearn.calibration);
+                           committee_<state>/ per electronic state (alearn.electronic_states)
     iter_NNN/explore/      sampled frames per walker (extxyz with unc_* info)
     iter_NNN/report/       parity plot, reliability diagram, uncertainty histogram
     iter_NNN/<stage>.done.json   stage markers with timings and statistics
@@ -33,7 +34,7 @@ import numpy as np
 from ase import Atoms
 
 from alearn import report
-from alearn.bootstrap import campaign_frames
+from alearn.bootstrap import initial_candidates
 from alearn.calibration import selection_window, validate_and_calibrate
 from alearn.conditions import converged
 from alearn.config import CampaignConfig, load_config
@@ -41,6 +42,16 @@ from alearn.database import claim, naming_errors
 from alearn.database import location as dataset_location
 from alearn.dataset import Candidate, Dataset
 from alearn.e0s import known_before_labels
+from alearn.electronic_states import (
+    ElectronicState,
+    campaign_states,
+    check_structure,
+    path_committee,
+    per_state,
+    state_committee,
+    train_summary,
+    walker_lambda,
+)
 from alearn.errors import CampaignStopped, ConfigError
 from alearn.exploration import (
     WalkerSpec,
@@ -53,22 +64,21 @@ from alearn.exploration import (
 from alearn.finetuning import FineTuneStart, remove_written, start_files
 from alearn.foundation import FoundationModel, record_foundation
 from alearn.label_checks import exclude_absurd_labels
-from alearn.labeling import label_pending, record_user_labels, retry_failed
+from alearn.labeling import label_pending, record_user_labels, retry_failed, stop_on_failures
 from alearn.methods import total_charge
 from alearn.model_provenance import models_sha256, verify_models
-from alearn.oracles import make_oracle, settings_hash
+from alearn.oracles import make_oracle
 from alearn.parallel import Workers
 from alearn.preflight import check_before_labels
 from alearn.progress import walker_progress
 from alearn.seeding import derive_seed
-from alearn.selection import assign_splits, choose_candidates
+from alearn.selection import choose_candidates
 from alearn.stalls import MDAdjustment, adjustments_in, next_adjustments
 from alearn.state import Stages, read_json
 from alearn.structures import read_initial_frames, read_start
 from alearn.training import (
     CommitteeData,
     Target,
-    committee_calculator,
     stress_in_loss,
     train_committee,
     with_baseline,
@@ -120,11 +130,9 @@ class Campaign:
         self.workdir = Path(workdir).resolve()
         self.workers = workers or Workers.from_environment()
         self.stages = Stages(self.workdir)
-        oc = self.cfg.oracle
-        in_process_mpi = oc.kind == "gpaw" and oc.isolation == "inline" and self.workers.size > 1
-        self.oracle = make_oracle(oc, communicator=self.workers.gpaw_group_communicator(
-            oc.ranks_per_label) if in_process_mpi else None)
-        self.oracle_hash = settings_hash(self.oracle.settings())
+        # one per electronic state (a single one, named None, without states:)
+        self.states: list[ElectronicState] = campaign_states(self.cfg, self._make_oracle)
+        self.oracle, self.oracle_hash = self.states[0].oracle, self.states[0].oracle_hash
         self.target = Target.for_baseline(self.cfg.baseline)
         # filled by validate(): start structures, user-labeled frames, elements
         self.starts: dict[str, Atoms] = {}
@@ -133,6 +141,11 @@ class Campaign:
         self.foundation: FoundationModel | None = None  # committee.foundation_model, checked
         self.retry_failed = retry_failed
         self.stopping = threading.Event()  # set by SIGTERM/SIGINT: finish nothing more
+
+    def _make_oracle(self, oc):
+        inline_mpi = oc.kind == "gpaw" and oc.isolation == "inline" and self.workers.size > 1
+        return make_oracle(oc, communicator=self.workers.gpaw_group_communicator(
+            oc.ranks_per_label) if inline_mpi else None)
 
     @cached_property
     def ds(self) -> Dataset:
@@ -153,7 +166,7 @@ class Campaign:
         for system in self.cfg.systems:
             atoms = read_start(self.cfg, system)
             where = f"systems[{system.name}]"
-            self.oracle.check(atoms, where)
+            check_structure(self.states, atoms, where)
             if self.cfg.baseline is not None:
                 from alearn.baselines import check_baseline
 
@@ -243,7 +256,9 @@ class Campaign:
             return
         t0 = time.perf_counter()
         if self.ds.count(iteration=0) == 0 and self.workers.is_writer:
-            self.ds.add(self._initial_candidates())
+            rng = np.random.default_rng(derive_seed(self.cfg.seed, "initial"))
+            self.ds.add(per_state(self.states, initial_candidates(
+                self.cfg, self.starts, self.initial_frames, rng)))
         self.workers.barrier()
         if self.initial_frames:
             if self.workers.is_writer:
@@ -256,18 +271,6 @@ class Campaign:
             self.stages.mark(0, "init", {"wall_s": time.perf_counter() - t0,
                                          "n_rows": self.ds.count(iteration=0)})
 
-    def _initial_candidates(self) -> list[Candidate]:
-        rng = np.random.default_rng(derive_seed(self.cfg.seed, "initial"))
-        if self.initial_frames:
-            frames = [(a, str(a.info.get("system", "user"))) for a in self.initial_frames]
-            source = "user"
-        else:
-            frames = campaign_frames(self.cfg, self.starts, rng)
-            source = "bootstrap"
-        splits = assign_splits(len(frames), self.cfg.validation.fraction, rng, at_least_one=True)
-        return [Candidate(atoms=a, system=name, source=source, iteration=0, split=s)
-                for (a, name), s in zip(frames, splits)]
-
     # ------------------------------------------------------------------ labeling
     def _label(self, it: int) -> None:
         if self.stages.done(it, "label"):
@@ -279,25 +282,13 @@ class Campaign:
             self.stages.mark(it, "label", {"wall_s": time.perf_counter() - t0, **counts})
 
     def _label_and_check(self, it: int) -> None:
-        label_pending(self.ds, oracle=self.oracle, oracle_cfg=self.cfg.oracle,
-                      oracle_hash=self.oracle_hash, journal=self.workdir / "labels",
-                      workers=self.workers, stop=self.stopping)
+        for s in self.states:
+            label_pending(self.ds, oracle=s.oracle, oracle_cfg=s.oracle_config,
+                          oracle_hash=s.oracle_hash, journal=self.workdir / "labels",
+                          workers=self.workers, stop=self.stopping, selection=s.selection)
         if self.workers.is_writer:
             exclude_absurd_labels(self.ds, self.cfg.labels)
-        counts = self.ds.counts_by("status", iteration=it)
-        total = sum(counts.values())
-        failed = counts.get("failed", 0)
-        limit = self.cfg.oracle.max_failure_fraction
-        if total and failed / total > limit:
-            reasons = sorted({r.get("reason") for r in self.ds.rows(iteration=it, status="failed")})
-            raise CampaignStopped(
-                f"iteration {it}: {failed} of {total} labels failed (limit "
-                f"oracle.max_failure_fraction = {limit}). Reasons: {reasons[:5]}. Check the "
-                f"oracle settings (e.g. SCF mixing, smearing, timeout_s) or raise the limit; "
-                f"then rerun 'alearn run --retry-failed' to label the failed structures "
-                f"again (oracle.timeout_s, isolation, ranks_per_label, launcher and "
-                f"max_failure_fraction may change on resume; a setting that changes the "
-                f"physics needs a new --workdir).")
+        stop_on_failures(self.ds, it, self.cfg.oracle.max_failure_fraction)
 
     # ------------------------------------------------------------------ training
     def _train(self, it: int) -> None:
@@ -308,41 +299,50 @@ class Campaign:
             log.info("iteration %d: committee was trained for %s; retraining for %s", it,
                      done.get("target"), self.target.tag)
             if self.workers.is_writer:
-                shutil.rmtree(self.stages.iter_dir(it) / "committee")
+                for s in self.states:
+                    shutil.rmtree(s.committee_dir(self.stages.iter_dir(it)), ignore_errors=True)
                 (self.stages.iter_dir(it) / "train.done.json").unlink()
             self.workers.barrier()
         t0 = time.perf_counter()
         self._ensure_baselines()
-        data = self._committee_data()
-        previous = self._previous_models(it)
-        start = self._foundation_start(it) if previous is None else None
-        paths, times = train_committee(self.cfg.committee, data,
-                                       out_dir=self.stages.iter_dir(it) / "committee",
-                                       seed=self.cfg.seed, iteration=it, previous=previous,
-                                       workers=self.workers, start=start)
+        trained = [self._train_state(it, s) for s in self.states]
         if self.workers.is_writer:
-            hashes = {"models_sha256": models_sha256(paths),
-                      "start_sha256": models_sha256(sorted(set(
-                          previous or (start.models if start else ())))),
-                      "foundation_sha256": self.foundation.sha256 if start else None}
-            remove_written(start)
-            metrics = validate_and_calibrate(self.calculator(it), data.valid,
-                                             self.stages.iter_dir(it), self.cfg.uncertainty)
             self.stages.mark(it, "train", {"wall_s": time.perf_counter() - t0,
-                                           "n_train": len(data.train), "n_valid": len(data.valid),
-                                           "member_wall_s": times,
-                                           "warm_start": previous is not None,
-                                           "target": self.target.tag, "e0s": data.e0s,
-                                           **hashes, **metrics})
+                                           "target": self.target.tag, "e0s": self.e0s,
+                                           **train_summary(self.states, trained)})
             report.learning_curve(self.workdir, target=self.cfg.stop.accurate_ratio)
         self.workers.barrier()
 
-    def _committee_data(self) -> CommitteeData:
-        train = self._training_frames("train")
+    def _train_state(self, it: int, state: ElectronicState) -> dict:
+        """Train (and, on the writer, validate and calibrate) one state's committee; the
+        numbers of its train marker."""
+        data = self._committee_data(state)
+        previous = self._previous_models(it, state)
+        iter_dir = self.stages.iter_dir(it)
+        out_dir = state.committee_dir(iter_dir)
+        start = self._foundation_start(it, out_dir) if previous is None else None
+        paths, times = train_committee(self.cfg.committee, data, out_dir=out_dir,
+                                       seed=self.cfg.seed, iteration=it, previous=previous,
+                                       workers=self.workers, start=start)
+        if not self.workers.is_writer:
+            return {}
+        hashes = {"models_sha256": models_sha256(paths),
+                  "start_sha256": models_sha256(sorted(set(
+                      previous or (start.models if start else ())))),
+                  "foundation_sha256": self.foundation.sha256 if start else None}
+        remove_written(start)
+        metrics = validate_and_calibrate(
+            state_committee(state, iter_dir, self.cfg), data.valid, iter_dir, self.cfg.uncertainty,
+            committee_dir=out_dir, report_dir=state.report_dir(iter_dir))
+        return {"n_train": len(data.train), "n_valid": len(data.valid), "member_wall_s": times,
+                "warm_start": previous is not None, **hashes, **metrics}
+
+    def _committee_data(self, state: ElectronicState) -> CommitteeData:
+        train = self._training_frames("train", state)
         if len(train) < 2:
             raise CampaignStopped(f"only {len(train)} labeled training frames; the committee "
                                   "needs at least 2. Check the failed labels ('alearn status').")
-        return CommitteeData(train=train, valid=self._training_frames("valid"),
+        return CommitteeData(train=train, valid=self._training_frames("valid", state),
                              atomic_numbers=self.atomic_numbers,
                              has_stress=self._train_on_stress(),
                              target=self.target, e0s=self.e0s)
@@ -360,40 +360,45 @@ class Campaign:
     def _train_on_stress(self) -> bool:
         return stress_in_loss(self.cfg, self.starts.values())
 
-    def _previous_models(self, it: int) -> list[Path] | None:
+    def _previous_models(self, it: int, state: ElectronicState) -> list[Path] | None:
         """The members to warm-start from (checked against their recorded hashes); None
         without warm starts, and with replay (each iteration starts from the foundation)."""
         if it <= 1 or not self.cfg.committee.warm_start or (
                 self.foundation is not None and self.cfg.committee.finetuning.replay):
             return None
-        prev = self.stages.iter_dir(it - 1) / "committee"
+        prev = state.committee_dir(self.stages.iter_dir(it - 1))
         paths = [prev / f"member_{k}.model" for k in range(self.cfg.committee.size)]
         if not all(p.is_file() for p in paths):
             return None
-        verify_models(paths, (self.stages.done(it - 1, "train") or {}).get("models_sha256"),
-                      marker=self.stages.iter_dir(it - 1) / "train.done.json")
+        marker = self.stages.done(it - 1, "train") or {}
+        recorded = (marker.get("states") or {}).get(state.name, marker).get("models_sha256")
+        verify_models(paths, recorded, marker=self.stages.iter_dir(it - 1) / "train.done.json")
         return paths
 
-    def _foundation_start(self, it: int) -> FineTuneStart | None:
-        """The start files of iteration ``it``'s members from the foundation model, or None."""
+    def _foundation_start(self, it: int, out_dir: Path) -> FineTuneStart | None:
+        """The start files of iteration ``it``'s members (in ``out_dir``, the committee's
+        folder) from the foundation model, or None."""
         if self.foundation is None:
             return None
         start = None
         if self.workers.is_writer:
             start = start_files(self.cfg, self.foundation, self.e0s,
-                                out_dir=self.stages.iter_dir(it) / "committee",
-                                seed=self.cfg.seed, iteration=it)
+                                out_dir=out_dir, seed=self.cfg.seed, iteration=it)
         return self.workers.bcast(start)
 
-    def calculator(self, it: int):
-        """The committee of iteration ``it`` (on top of the baseline, for Δ-ML)."""
-        return committee_calculator(self.stages.iter_dir(it) / "committee", self.cfg)
+    def calculator(self, it: int, coupling_lambda: float | None = None):
+        """The committee of iteration ``it`` (on top of the baseline, for Δ-ML); with
+        electronic states, theirs mixed at path position ``coupling_lambda`` (default 0)."""
+        return path_committee(self.states, self.stages.iter_dir(it), self.cfg, coupling_lambda)
 
-    def _training_frames(self, split: str) -> list[Atoms]:
-        """Labeled frames of ``split``; for Δ-ML only those with the current baseline."""
+    def _training_frames(self, split: str, state: ElectronicState | None = None) -> list[Atoms]:
+        """Labeled frames of ``split`` (and ``state``, default the first); for Δ-ML only
+        those with the current baseline."""
         from alearn.baselines import with_current_baseline
 
-        return with_current_baseline(self.ds.labeled_atoms(split), self.cfg.baseline)
+        selection = (state or self.states[0]).selection
+        return with_current_baseline(self.ds.labeled_atoms(split, **selection),
+                                     self.cfg.baseline)
 
     def _ensure_baselines(self) -> None:
         """Compute the Δ-ML baseline where a labeled row lacks it (never the target)."""
@@ -418,7 +423,7 @@ class Campaign:
                                  temperature_K=adj.temperature_factor
                                  * s.md.walker_temperature_K(w, it, n_iter),
                                  seed=derive_seed(self.cfg.seed, "walker", it, s.name, w),
-                                 md=adj.apply(s.md),
+                                 md=adj.apply(s.md), coupling_lambda=walker_lambda(self.cfg, w),
                                  pressure_bar=s.md.walker_pressure_bar(w, it)
                                  if s.md.ensemble == "npt" else None)
                       for w in range(s.walkers)]
@@ -437,17 +442,20 @@ class Campaign:
         out.mkdir(parents=True, exist_ok=True)
         specs = self.workers.bcast([s for s in self.walker_specs(it) if not walker_done(out, s)])
         log.info("iteration %d: exploring with %d MD walkers", it, len(specs))
-        committee = cache(lambda: self.calculator(it))  # one per rank, shared by its walkers
+        committee = cache(lambda lam: self.calculator(it, lam))  # per rank (and path position)
         ucfg, size = self.cfg.uncertainty, self.workers.size  # walker i on rank i % size
 
         def explore(chunk: list[WalkerSpec]) -> int:  # a rank's walkers at once
-            calc = committee()
-            return len(run_walkers(
-                [self.walker_start(s, calc) for s in chunk], calc, chunk, ucfg,
-                batch=self.cfg.committee.inference.batch_walkers,
+            by_lambda: dict[float | None, list[WalkerSpec]] = {}
+            for spec in chunk:  # walkers on one calculator step together
+                by_lambda.setdefault(spec.coupling_lambda, []).append(spec)
+            return sum(len(run_walkers(
+                [self.walker_start(s, committee(lam)) for s in group], committee(lam), group,
+                ucfg, batch=self.cfg.committee.inference.batch_walkers,
                 wrap=lambda client: with_baseline(client, self.cfg),
                 progress=lambda spec: walker_progress(spec, ucfg),
                 on_done=lambda result: save_walker(out, result)))
+                for lam, group in by_lambda.items())
 
         self.workers.map(explore, [specs[r::size] for r in range(size)], desc="walkers")
         if not self.workers.is_writer:
@@ -479,8 +487,9 @@ class Campaign:
         t0 = time.perf_counter()
         if self.workers.is_writer:
             if self.ds.count(iteration=it, source="explore") == 0:  # the DB is the marker
-                self.ds.add(self._choose_candidates(it))
-            by_system = self.ds.counts_by("system", iteration=it, source="explore")
+                self.ds.add(per_state(self.states, self._choose_candidates(it)))
+            by_system = self.ds.counts_by("system", iteration=it, source="explore",
+                                          **self.states[0].selection)
             selected = {s.name: by_system.get(s.name, 0) for s in self.cfg.systems}
             adjust = next_adjustments(self.md_adjustments(it), selected)
             for s in self.cfg.systems:
@@ -501,7 +510,8 @@ class Campaign:
         systems = self.cfg.systems
         return choose_candidates(
             {s.name: walker_frames(out, self.walker_specs(it, s.name)) for s in systems},
-            caps={s.name: s.max_selected for s in systems}, budget=self._budget_left(),
+            caps={s.name: s.max_selected for s in systems},
+            budget=self._budget_left() / len(self.states),  # a structure costs a label per state
             descriptors=self.calculator(it).descriptors,
             training=self._training_frames("train"), known=self.ds.structures(),
             ucfg=selection_window(self.cfg.uncertainty, self.stages.done(it, "train")),

@@ -30,6 +30,7 @@ from alearn.reference_config import (  # noqa: F401 - part of the schema, re-exp
     XTBSettings,
     _Strict,
 )
+from alearn.states_config import CouplingConfig, StateConfig, check_states
 
 
 # --------------------------------------------------------------------------- systems
@@ -489,6 +490,11 @@ class CampaignConfig(_Strict):
     selection: SelectionConfig = SelectionConfig()
     stop: StopConfig = StopConfig()
     baseline: BaselineConfig | None = Field(None, description="Δ-ML: learn target − baseline")
+    states: list[StateConfig] | None = Field(
+        None, description="electronic states of the same atoms (a redox couple): one label "
+        "and one committee per state (alearn.electronic_states, docs/redox.md)")
+    coupling: CouplingConfig | None = Field(
+        None, description="with states: the walkers' positions on the coupling path")
     dataset: str | None = Field(
         None, description="where the labeled data live: omitted, WORKDIR/dataset.db (SQLite); "
         "or a PostgreSQL database, postgresql://user[:password]@host[:port]/dbname (one "
@@ -540,6 +546,23 @@ class CampaignConfig(_Strict):
                 "or set method: rattle")
         return self
 
+    @model_validator(mode="after")
+    def _states(self) -> CampaignConfig:
+        check_states(self.states, self.coupling, oracle=self.oracle,
+                     has_baseline=self.baseline is not None,
+                     has_initial_file=self.initial_data.file is not None)
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> Any:
+        # without states the sections are left out: digests of older workdirs stay the same
+        data = handler(self)
+        if isinstance(data, dict):
+            for key in ("states", "coupling"):
+                if key in data and data[key] is None:
+                    del data[key]
+        return data
+
     def resolve(self, path: Path) -> Path:
         """A path from the config, relative to the YAML file's folder."""
         return path if path.is_absolute() else (self.base_dir / path)
@@ -553,13 +576,14 @@ class CampaignConfig(_Strict):
 
 
 def _key(loc: tuple, data: Any) -> str:
-    """``systems.0.md.x`` → ``systems[<name>].md.x`` (the index when there is no name)."""
+    """``systems.0.md.x`` → ``systems[<name>].md.x`` (the index when there is no name);
+    the same for ``states``."""
     parts = [str(p) for p in loc]
-    if len(loc) >= 2 and loc[0] == "systems" and isinstance(loc[1], int):
-        systems = data.get("systems") if isinstance(data, dict) else None
+    if len(loc) >= 2 and loc[0] in ("systems", "states") and isinstance(loc[1], int):
+        systems = data.get(loc[0]) if isinstance(data, dict) else None
         entry = systems[loc[1]] if isinstance(systems, list) and loc[1] < len(systems) else None
         name = entry.get("name") if isinstance(entry, dict) else None
-        parts[:2] = [f"systems[{name if isinstance(name, str) else loc[1]}]"]
+        parts[:2] = [f"{loc[0]}[{name if isinstance(name, str) else loc[1]}]"]
     return ".".join(parts) or "(top level)"
 
 

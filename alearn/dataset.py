@@ -8,6 +8,8 @@ Each row is one structure with key-value pairs
                 :mod:`alearn.label_checks`)
 ``split``       ``train`` or ``valid`` (fixed at insertion; never changes)
 ``source``      ``user``, ``bootstrap`` or ``explore``
+``state``       the electronic state labeled (campaigns with ``states:`` only; one row
+                per structure and state, see :mod:`alearn.electronic_states`)
 ``iteration``, ``system``, ``walker``, ``md_step``
 ``unc_*``       the committee uncertainty when it was selected
 ``oracle``, ``oracle_hash``, ``label_wall_s``, ``reason`` (failed, excluded), ``rank``
@@ -49,6 +51,7 @@ class Candidate:
     md_step: int = -1
     uncertainty: dict[str, float] | None = None
     selected_as: str | None = None  # "window" or "before_crossing" (alearn.selection)
+    state: str | None = None  # electronic state to label in (alearn.electronic_states)
 
 
 def compress_text(text: str | None) -> np.ndarray:
@@ -85,6 +88,8 @@ class Dataset:
                            iteration=c.iteration, walker=c.walker, md_step=c.md_step)
                 if c.selected_as:
                     kvp["selected_as"] = c.selected_as
+                if c.state is not None:
+                    kvp["state"] = c.state
                 kvp.update({f"unc_{k}" if not k.startswith("unc_") else k: float(v)
                             for k, v in (c.uncertainty or {}).items()})
                 atoms = c.atoms.copy()
@@ -150,9 +155,9 @@ class Dataset:
         """Rows matching key=value selection, in insertion order."""
         return sorted(self.db.select(**selection), key=lambda r: r.id)
 
-    def pending(self) -> list:
-        """Rows still waiting for a label (e.g. interrupted by a kill)."""
-        return self.rows(status="selected")
+    def pending(self, **selection) -> list:
+        """Rows still waiting for a label (e.g. interrupted by a kill), of ``selection``."""
+        return self.rows(status="selected", **selection)
 
     def structures(self) -> list[Atoms]:
         """Every structure in the dataset (any status), ``info["system"]`` set."""
@@ -163,10 +168,11 @@ class Dataset:
             frames.append(atoms)
         return frames
 
-    def labeled_atoms(self, split: str | None = None) -> list[Atoms]:
-        """Labeled structures with ``REF_*`` keys (mace-torch conventions), plus
-        ``BASE_*``/``DELTA_*`` and ``baseline_hash`` where a baseline is stored."""
-        sel = {"status": "labeled"}
+    def labeled_atoms(self, split: str | None = None, **selection) -> list[Atoms]:
+        """Labeled structures (of ``selection``, e.g. ``state="ox"``) with ``REF_*`` keys
+        (mace-torch conventions), plus ``BASE_*``/``DELTA_*`` and ``baseline_hash`` where a
+        baseline is stored."""
+        sel = {"status": "labeled", **selection}
         if split:
             sel["split"] = split
         return [row_to_ref_atoms(row) for row in self.rows(**sel)]
@@ -192,7 +198,7 @@ class Dataset:
 
 
 PROVENANCE_KEYS = ("system", "source", "iteration", "walker", "md_step", "split", "oracle",
-                   "oracle_hash")
+                   "oracle_hash", "state")
 
 
 def row_to_ref_atoms(row) -> Atoms:

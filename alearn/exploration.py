@@ -77,6 +77,7 @@ class WalkerSpec:
     temperature_K: float
     seed: int
     md: MDConfig
+    coupling_lambda: float | None = None  # path position (electronic states), else None
     pressure_bar: float | None = None  # NPT; None: the walker's md.pressure_bar
 
     @property
@@ -126,6 +127,8 @@ def _snapshot(atoms: Atoms, results: dict, spec: WalkerSpec, step: int,
     frame.info.update(unc.as_info(), system=spec.system, walker=spec.walker, md_step=step,
                       iteration=spec.iteration, temperature_K=spec.temperature_K,
                       pred_energy=float(results["energy"]))
+    if spec.coupling_lambda is not None:
+        frame.info["coupling_lambda"] = spec.coupling_lambda
     if bias is not None:
         frame.info["bias_energy"] = float(bias)
     return frame
@@ -247,7 +250,9 @@ def save_walker(out: Path, result: WalkerResult) -> None:
     write_json_atomic(out / f"{spec.stem}.json",
                       {"steps": result.steps, "stop_reason": result.stop_reason,
                        "wall_s": result.wall_s, "n_frames": len(result.frames),
-                       "temperature_K": spec.temperature_K, "timestep_fs": spec.md.timestep_fs})
+                       "temperature_K": spec.temperature_K, "timestep_fs": spec.md.timestep_fs,
+                       **({} if spec.coupling_lambda is None
+                          else {"coupling_lambda": spec.coupling_lambda})})
 
 
 def walker_done(out: Path, spec: WalkerSpec) -> bool:

@@ -8,7 +8,7 @@ member. After each labeling stage every labeled row is checked:
 
 * an atom's reference force above ``labels.max_force_eV_A``, or
 * an energy per atom more than ``labels.max_energy_above_min_eV_atom`` above
-  the lowest labeled energy per atom of the same system,
+  the lowest labeled energy per atom of the same system (and electronic state),
 
 and such a row gets status ``excluded`` with its ``reason``. It stays in the
 database (``alearn export`` leaves it out; the row shows it in ``ase db``).
@@ -44,14 +44,16 @@ def exclude_absurd_labels(ds: Dataset, cfg: LabelChecksConfig) -> list[int]:
     """Mark labeled rows with absurd labels ``excluded``; returns their ids."""
     rows = ds.rows(status="labeled")
     per_atom = {r.id: r.energy / r.natoms for r in rows}
-    lowest: dict[str, float] = {}
-    for r in rows:  # the lowest finite energy per atom of each system
+    lowest: dict[tuple, float] = {}
+    for r in rows:  # the lowest finite energy per atom of each system (and state)
         if np.isfinite(per_atom[r.id]):
-            lowest[r.system] = min(lowest.get(r.system, np.inf), per_atom[r.id])
+            key = (r.system, r.get("state"))
+            lowest[key] = min(lowest.get(key, np.inf), per_atom[r.id])
     excluded = []
     for r in rows:
         fmax = float(np.linalg.norm(r.forces, axis=1).max())
-        reason = absurd_reason(per_atom[r.id] - lowest.get(r.system, np.nan), fmax, cfg)
+        above = per_atom[r.id] - lowest.get((r.system, r.get("state")), np.nan)
+        reason = absurd_reason(above, fmax, cfg)
         if reason:
             ds.exclude(r.id, reason)
             excluded.append(r.id)

@@ -22,7 +22,7 @@ from ase import Atoms
 from alearn.children import end_recorded
 from alearn.config import InitialDataConfig, OracleConfig
 from alearn.dataset import Dataset
-from alearn.errors import LabelFailed
+from alearn.errors import CampaignStopped, LabelFailed
 from alearn.oracles import Oracle
 from alearn.oracles.base import Label
 from alearn.parallel import Workers
@@ -105,10 +105,11 @@ def _journaled(journal: Path, row_id: int) -> bool:
     return True
 
 
-def _to_label(ds: Dataset, journal: Path) -> list[tuple[int, Atoms]]:
+def _to_label(ds: Dataset, journal: Path, selection: dict) -> list[tuple[int, Atoms]]:
     """Pending rows without a journal entry; their leftover scratch folders removed."""
     end_recorded(journal / "scratch")  # a killed run's label workers, before their folders go
-    todo = [(r.id, r.toatoms()) for r in ds.pending() if not _journaled(journal, r.id)]
+    todo = [(r.id, r.toatoms()) for r in ds.pending(**selection)
+            if not _journaled(journal, r.id)]
     for row_id, _ in todo:
         for folder in (journal / "scratch").glob(f"row_{row_id}.*"):
             shutil.rmtree(folder, ignore_errors=True)
@@ -129,8 +130,10 @@ def record(ds: Dataset, outcome: Outcome, *, oracle_name: str, oracle_hash: str,
 
 
 def label_pending(ds: Dataset, *, oracle: Oracle, oracle_cfg: OracleConfig, oracle_hash: str,
-                  journal: Path, workers: Workers, stop: threading.Event | None = None) -> int:
-    """Label every pending row; returns how many rows were recorded now.
+                  journal: Path, workers: Workers, stop: threading.Event | None = None,
+                  selection: dict | None = None) -> int:
+    """Label every pending row (of ``selection``, e.g. one electronic state's:
+    ``{"state": "ox"}``); returns how many rows were recorded now.
 
     Rows are dealt over groups of ``oracle.ranks_per_label`` ranks (in
     worker-process isolation the group leader launches the parallel worker
@@ -140,10 +143,11 @@ def label_pending(ds: Dataset, *, oracle: Oracle, oracle_cfg: OracleConfig, orac
     is journaled any more: a worker ended by the stop is no failed label.
     """
     journal.mkdir(parents=True, exist_ok=True)
-    pending = ds.pending()
+    selection = selection or {}
+    pending = ds.pending(**selection)
     # One list for all ranks, decided by the writer: a rank listing its own could
     # miss a label another rank has already journaled, and the deals would differ.
-    todo = workers.bcast(_to_label(ds, journal) if workers.is_writer else None)
+    todo = workers.bcast(_to_label(ds, journal, selection) if workers.is_writer else None)
     if todo:
         log.info("labeling %d structures with %s", len(todo), oracle.name)
         in_process = oracle_cfg.isolation == "inline"
@@ -176,6 +180,24 @@ def label_pending(ds: Dataset, *, oracle: Oracle, oracle_cfg: OracleConfig, orac
                    settings=settings)
     workers.barrier()
     return len(pending)
+
+
+def stop_on_failures(ds: Dataset, iteration: int, limit: float) -> None:
+    """Raise CampaignStopped when more than ``limit`` (``oracle.max_failure_fraction``) of
+    iteration ``iteration``'s labels failed; the message lists the reasons and the way on."""
+    counts = ds.counts_by("status", iteration=iteration)
+    total = sum(counts.values())
+    failed = counts.get("failed", 0)
+    if total and failed / total > limit:
+        reasons = sorted({r.get("reason") for r in ds.rows(iteration=iteration, status="failed")})
+        raise CampaignStopped(
+            f"iteration {iteration}: {failed} of {total} labels failed (limit "
+            f"oracle.max_failure_fraction = {limit}). Reasons: {reasons[:5]}. Check the "
+            f"oracle settings (e.g. SCF mixing, smearing, timeout_s) or raise the limit; "
+            f"then rerun 'alearn run --retry-failed' to label the failed structures "
+            f"again (oracle.timeout_s, isolation, ranks_per_label, launcher and "
+            f"max_failure_fraction may change on resume; a setting that changes the "
+            f"physics needs a new --workdir).")
 
 
 def retry_failed(ds: Dataset, journal: Path) -> list[int]:

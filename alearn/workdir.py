@@ -7,10 +7,11 @@ SIGINT it ends its children before it stops (:func:`stop_on_signals`).
 
 ``campaign.json`` holds the digest of the *frozen* settings (those whose change
 would make the data inconsistent: the systems, the oracle's physics, the
-initial data, the validation split) and the campaign's status; ``config.yaml``
-the settings in force. The oracle's *policy* keys (time limit, isolation,
-ranks, launcher, failure limit) do not change a label's value and may change
-between runs, e.g. to retry failed labels with a longer time limit.
+initial data, the validation split, and the electronic states where there are
+any) and the campaign's status; ``config.yaml`` the settings in force. The
+oracle's *policy* keys (time limit, isolation, ranks, launcher, failure limit)
+do not change a label's value and may change between runs, e.g. to retry
+failed labels with a longer time limit.
 
 A lost or damaged ``campaign.json`` is rebuilt from ``config.yaml`` (the frozen
 sections cannot have changed there), so the check on changed settings is
@@ -65,13 +66,16 @@ def frozen_digest(cfg: CampaignConfig, *, exclude_defaults: bool = True) -> str:
     data.setdefault("oracle", {})
     for key in ORACLE_POLICY_KEYS:
         data["oracle"].pop(key, None)
+    if cfg.states:  # frozen too; left out when absent, so older digests stay the same
+        data["states"] = [s.model_dump(mode="json") for s in cfg.states]
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _digests(cfg: CampaignConfig) -> set[str]:
-    # older workdirs hold the digest of every key (before: also of the policy keys)
-    return {frozen_digest(cfg), frozen_digest(cfg, exclude_defaults=False),
-            cfg.digest(*FROZEN_SECTIONS)}
+    # older workdirs hold the digest of every key (before: also of the policy keys);
+    # no such workdir has states: that digest would not cover them
+    digests = {frozen_digest(cfg), frozen_digest(cfg, exclude_defaults=False)}
+    return digests if cfg.states else digests | {cfg.digest(*FROZEN_SECTIONS)}
 
 
 def check_workdir_path(workdir: Path) -> None:

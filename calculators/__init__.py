@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["CommitteeCalculator", "DeltaCalculator", "UncertaintyBiasedCalculator"]
+__all__ = ["CommitteeCalculator", "CoupledCalculator", "DeltaCalculator",
+           "UncertaintyBiasedCalculator"]
 
 
 def __getattr__(name: str):
@@ -11,6 +12,10 @@ def __getattr__(name: str):
         from alearn.calculators.committee import CommitteeCalculator
 
         return CommitteeCalculator
+    if name == "CoupledCalculator":
+        from alearn.calculators.coupled import CoupledCalculator
+
+        return CoupledCalculator
     if name == "DeltaCalculator":
         from alearn.calculators.delta import DeltaCalculator
 

@@ -11,7 +11,9 @@
   model of transport across it (see docs/free_energy.md).
 * :mod:`alearn.protocols.screening`: high-throughput screening of candidate
   solid electrolytes (``alearn screen``, docs/screening.md).
-* :mod:`alearn.protocols.redox`: to come (see its docstring).
+* :mod:`alearn.protocols.redox`: redox potentials by thermodynamic integration
+  between two electronic states, with FEP corrections to the oracle and the
+  conversion to a potential vs SHE (see docs/redox.md).
 
 Shared by all of them, at this level: production MD (:mod:`.md`,
 :func:`run_md`; thermostats in :mod:`.thermostats`), trajectory reading

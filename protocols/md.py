@@ -5,9 +5,10 @@ integrators never wrap atoms back into the cell, and frames are written from
 the integrator's own positions) and momenta every ``interval_steps`` steps.
 Each frame's ``info`` records ``step``, ``time_fs``, ``temperature_K`` (target),
 ``timestep_fs``, ``interval_steps``, ``thermostat``, ``epot_eV`` and
-``temperature_inst_K``. Calling :func:`run_md` again with the same file
-continues from the last frame up to ``n_steps`` (a crashed or stopped run is
-finished by re-running the same command).
+``temperature_inst_K``, plus what an optional ``frame_info`` callback returns
+(e.g. each electronic state's energy under a λ-mixed calculator). Calling
+:func:`run_md` again with the same file continues from the last frame up to
+``n_steps`` (a crashed or stopped run is finished by re-running the same command).
 
 Under MPI every process that calls :func:`run_md` reads and writes its own file
 (ASE's default of writing on rank 0 only and broadcasting reads is switched
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -168,6 +169,7 @@ def run_md(
     *,
     options: MDOptions,
     extra_info: Mapping[str, Any] | None = None,
+    frame_info: Callable[[Atoms], Mapping[str, Any]] | None = None,
     comm: Any = None,
 ) -> MDRun:
     """Run (or resume) production MD and write frames to an ASE trajectory.
@@ -188,6 +190,10 @@ def run_md(
         Run settings; must match those recorded in an existing file.
     extra_info
         Additional JSON-able values stored in every frame's ``info``.
+    frame_info
+        Called with the MD's atoms (calculator attached, results of the frame's
+        positions) when a frame is written; the JSON-able values it returns go
+        into that frame's ``info``.
     comm
         The MPI communicator of the run: None (default) or ``ase.parallel.DummyMPI()``
         for a run of this process alone (independent runs on the ranks of
@@ -205,8 +211,9 @@ def run_md(
     last = _last_frame(path)
     work = atoms.copy()
     work.calc = calculator
+    extra = _FrameInfo(extra_info or {}, frame_info)
     if last is None:
-        _start_fresh(work, path, options, extra_info or {}, comm)
+        _start_fresh(work, path, options, extra, comm)
         step = 0
     else:
         step = _restore(work, last, path, options)
@@ -214,12 +221,23 @@ def run_md(
     if step >= options.n_steps:
         log.info("%s already holds %d steps; nothing to do", path, step)
     else:
-        step = _production(work, path, options, step, extra_info or {}, comm)
+        step = _production(work, path, options, step, extra, comm)
     n_frames = _count_frames(path)
     return MDRun(path, n_frames, start, step, last is not None)
 
 
-def _start_fresh(work: Atoms, path: Path, options: MDOptions, extra: Mapping[str, Any],
+@dataclass(frozen=True)
+class _FrameInfo:
+    """What goes into every frame's ``info`` besides the run's own keys."""
+
+    static: Mapping[str, Any]
+    callback: Callable[[Atoms], Mapping[str, Any]] | None = None
+
+    def of(self, atoms: Atoms) -> dict[str, Any]:
+        return {**self.static, **(self.callback(atoms) if self.callback else {})}
+
+
+def _start_fresh(work: Atoms, path: Path, options: MDOptions, extra: _FrameInfo,
                  comm: Any = None) -> None:
     rng = _rng(options.seed, 0)
     if not work.has("momenta") or np.allclose(work.get_momenta(), 0.0):
@@ -253,7 +271,7 @@ def _restore(work: Atoms, last: Atoms, path: Path, options: MDOptions) -> int:
 
 
 def _production(work: Atoms, path: Path, options: MDOptions, step: int,
-                extra: Mapping[str, Any], comm: Any = None) -> int:
+                extra: _FrameInfo, comm: Any = None) -> int:
     dyn = make_dynamics(work, options, _rng(options.seed, step), comm=comm)
     n_chunks = (options.n_steps - step) // options.interval_steps
     report = max(1, n_chunks // 10)
@@ -331,14 +349,15 @@ def equilibrate_npt(atoms: Atoms, options: MDOptions, npt: NPTOptions) -> None:
 
 
 def _write_frame(traj: Trajectory, work: Atoms, step: int, options: MDOptions,
-                 extra: Mapping[str, Any]) -> None:
+                 extra: _FrameInfo) -> None:
     snap = Atoms(numbers=work.numbers, positions=work.get_positions(), cell=work.cell,
                  pbc=work.pbc, momenta=work.get_momenta(), masses=work.get_masses(),
                  tags=work.get_tags())
-    snap.info = {**extra, "step": step, "time_fs": step * options.timestep_fs,
+    epot = float(work.get_potential_energy())
+    snap.info = {**extra.of(work), "step": step, "time_fs": step * options.timestep_fs,
                  "temperature_K": options.temperature_K, "timestep_fs": options.timestep_fs,
                  "interval_steps": options.interval_steps, "thermostat": options.thermostat,
-                 "epot_eV": float(work.get_potential_energy()),
+                 "epot_eV": epot,
                  "temperature_inst_K": float(work.get_temperature())}
     traj.write(snap)
 
