@@ -1,32 +1,41 @@
-"""Active learning vs random selection: labels needed to reach a force-RMSE target.
+"""Active learning vs random frames vs ab initio MD: oracle calls to a force-RMSE target,
+errors beyond the walkers' conditions, MD stability and calibration.
 
 System: Li+(H2O)3 (charge +1), oracle GFN2-xTB (a *test oracle*, so the
-benchmark runs in minutes on 2 cores).
+benchmark runs on 2 cores).
 
-* **Held-out test sets**: separate xTB Langevin MD runs (750 fs, a frame
-  every 12.5 fs), never used in training. The main set is six trajectories in
-  the walkers' range, two each at 300, 350 and 400 K (360 frames); two more
-  at 450 and 550 K measure how far each dataset carries beyond that range.
-* **Active learning**: the demo campaign (committee of 4 small MACE models,
-  MD walkers at 300 and 400 K that go on from where they stopped in the previous
-  iteration, FPS selection from the trust window), evaluated
-  after every iteration: committee-mean force RMSE on the test set vs labels
-  spent (bootstrap + selected, validation frames included).
-* **Random** (``--draws`` runs, 3 by default): the campaign's own loop with random
-  selection. The same bootstrap labels and first committee, then per iteration the
-  campaign's ``max_selected`` frames, drawn at random from plain xTB MD at the walkers'
-  temperatures (1 ps each), and the same training: member seeds, subsets, and warm start
-  from the previous iteration. Only which frames are labeled differs. A run stops when it
-  reaches the target on the main set, or at 3x the campaign's labels.
+* **Held-out test sets** (xTB Langevin MD, never trained on): the main set is six
+  trajectories in the walkers' range, two each at 300, 350 and 400 K; two each at
+  +150 K and +250 K above the hottest walker; and a **rare-event** set: frames of xTB MD
+  at 1000 K in which a water has left Li's first shell (some Li–O > 2.6 Å, all
+  Li–O ≤ 4.5 Å; at the start all three are 1.95 Å), see al_conditions.is_rare_event.
+* **Active learning**: the demo campaign (committee of 4 small MACE models, walkers at
+  300 and 400 K that go on from where they stopped, FPS from the trust window), run for
+  ``--seeds`` campaign seeds; committee-mean force RMSE after every iteration vs labels
+  (bootstrap + selected, validation included) = oracle calls.
+* **Random** (``--draws`` runs): the campaign's loop with random selection. The same
+  bootstrap labels and first committee (of the first seed's campaign), then per iteration
+  ``max_selected`` frames drawn at random from plain xTB MD at the walkers' temperatures,
+  and the same training (member seeds, subsets, warm start). Only which frames differ.
+* **Ab initio MD** (the user's realistic alternative): the same plain xTB MD, time-ordered,
+  one frame every ``--aimd-stride`` steps of each trajectory, added in MD order at the
+  campaign's rate with the same training. Every MD step up to the last frame used (on each
+  trajectory) is an oracle call, plus the bootstrap labels.
 
-The target is the RMSE active learning reaches at its last iteration (times 1.05) on the
-main set. Prints one JSON line with ``labels_active``, ``labels_random`` (mean over the
-draws) and their ratio, the same for the sets beyond the range (where a draw stops when it
-reaches the main target, so it may not reach theirs), and writes the learning-curve plot.
-``--reuse`` keeps the trained models of a previous run and only re-evaluates them.
+The target is 1.05 x the RMSE active learning (first seed) reaches at its last iteration
+on the main set. Routes stop at the target (after at least the campaign's label count)
+or at ``--max-factor`` x the campaign's labels. Then: equal-label RMSE ratio active/random
+on every test set (``per_condition``); MD stability of each final committee
+(``--stability-walkers`` x ``--stability-ps`` at the hottest walker temperature, with the
+campaign's walker and stop rules); Spearman of per-atom spread vs error and the
+miscalibration area before/after the stored calibration. Prints one JSON line (written to
+benchmarks/results/al_efficiency.json, except with ``--reduced``) and three plots.
+``--reduced`` is an end-to-end check in minutes (2 iterations, few epochs, short MD, one
+draw, tiny stability run): its figures mean nothing and its plots go to ``--workdir``.
 
-    python benchmarks/al_efficiency.py [--workdir DIR] [--plot PNG] [--iterations N]
-                                       [--draws N] [--reuse]
+    python benchmarks/al_efficiency.py [--workdir DIR] [--iterations N] [--draws N]
+        [--seeds N] [--aimd-stride N] [--stability-walkers N] [--stability-ps PS]
+        [--max-factor F] [--reuse] [--reduced]
 """
 
 from __future__ import annotations
@@ -35,35 +44,71 @@ import argparse
 import functools
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import yaml
+from al_conditions import (
+    calibration_quality,
+    is_rare_event,
+    md_stability,
+    plot_learning_curves,
+    plot_stability,
+)
 from ase import Atoms
 from ase.io import read
 from learning_curves import force_rmse_meV_A, labels_to_reach, langevin_frames
 from result_line import emit
 
-from alearn import Campaign
+from alearn import Campaign, report
+from alearn.calculators import CommitteeCalculator
 from alearn.config import XTBSettings, config_from_dict
 from alearn.dataset import row_to_ref_atoms
 from alearn.methods.xtb import make_calculator as xtb_calculator
 from alearn.parallel import Workers
 from alearn.seeding import derive_seed
 from alearn.selection import assign_splits
-from alearn.training import CommitteeData, train_committee
+from alearn.training import CommitteeData, committee_calculator, train_committee
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo"
 XTB = XTBSettings(method="GFN2-xTB", charge=1.0)
 MAIN = "300-400 K"  # the test set of the walkers' range
+RARE = "rare events"
+BASE_SEED = 2026  # the demo's seed; further seeds are BASE_SEED + k
 
 
-def al_config(max_iterations: int) -> dict:
+@dataclass(frozen=True)
+class Scale:
+    """Lengths of the MD runs and trainings (the full run, or ``--reduced``)."""
+
+    test_steps: int = 1500  # per test trajectory (0.5 fs steps)
+    test_interval: int = 25
+    pool_steps: int = 2000  # plain xTB MD per walker temperature (random and AIMD routes)
+    rare_runs: int = 4
+    rare_steps: int = 4000
+    rare_temperature_K: float = 1000.0
+    walker_steps: int | None = None  # None: the demo's
+    epochs: tuple[int, int] | None = None  # (max_num_epochs, warm_start_epochs); None: demo
+
+
+REDUCED = Scale(test_steps=200, pool_steps=400, rare_runs=1, rare_steps=1500,
+                walker_steps=100, epochs=(4, 2))
+
+
+def al_config(max_iterations: int, seed: int, scale: Scale) -> dict:
     cfg = yaml.safe_load((DEMO / "campaign.yaml").read_text())
+    cfg["seed"] = seed
     cfg["oracle"] = {"kind": "xtb", "xtb": XTB.model_dump(), "isolation": "inline"}
     cfg["stop"] = {"accurate_ratio": 1.0, "max_iterations": max_iterations}
-    cfg["systems"][0]["md"]["start_from"] = "previous"  # walkers explore on, as in a long run
+    md = cfg["systems"][0]["md"]
+    md["start_from"] = "previous"  # walkers explore on, as in a long run
+    if scale.walker_steps:
+        md["steps"] = scale.walker_steps
+    if scale.epochs:
+        training = cfg["committee"]["training"]
+        training["max_num_epochs"], training["warm_start_epochs"] = scale.epochs
     return cfg
 
 
@@ -74,9 +119,11 @@ def xtb_md(start: Atoms, *, temperature_K: float, steps: int, interval: int, see
                            steps=steps, interval=interval, seed=seed)
 
 
-def active_committees(workdir: Path, max_iterations: int) -> tuple[list, Campaign]:
+def active_committees(workdir: Path, max_iterations: int, seed: int, scale: Scale
+                      ) -> tuple[list, Campaign]:
     """Run (or, when finished, reopen) the campaign; (labels, member models) per training."""
-    cfg = config_from_dict(al_config(max_iterations), source="al_efficiency", base_dir=DEMO)
+    cfg = config_from_dict(al_config(max_iterations, seed, scale), source="al_efficiency",
+                           base_dir=DEMO)
     campaign = Campaign(cfg, workdir)
     campaign.run()
     stages = campaign.stages
@@ -89,63 +136,94 @@ def active_committees(workdir: Path, max_iterations: int) -> tuple[list, Campaig
     return committees, campaign
 
 
-def random_campaign(campaign: Campaign, pool: list[Atoms], *, draw: int, max_labels: int,
-                    workdir: Path, reached: Callable[[list[Path]], bool]) -> list:
-    """The campaign's loop with random selection; (labels, member models) per training.
+def grown_chain(campaign: Campaign, frames: Iterator[Atoms], rng: np.random.Generator, *,
+                out_dir: Path, min_labels: int, max_labels: int,
+                reached: Callable[[list[Path]], bool]) -> list[tuple[int, list[Path], list]]:
+    """The campaign's loop with the frames of ``frames`` instead of its selection;
+    (labels, member models, frames added so far) per training.
 
     Everything but the choice of frames is the campaign's: the same bootstrap labels and
-    first committee, ``max_selected`` new frames per iteration (drawn at random from plain
-    MD, ``draw`` picks the permutation), the same validation rule, and the same training
-    (member seeds, subsets, warm start from the previous iteration). Goes on until
-    ``reached(models)`` or ``max_labels``; models of a previous run are reused.
+    first committee, ``max_selected`` new frames per iteration, the same validation rule
+    (splits drawn with ``rng``), and the same training (member seeds, subsets, warm start
+    from the previous iteration). Goes on until ``reached(models)`` with at least
+    ``min_labels``, ``max_labels``, or the end of ``frames``; models of a previous run
+    are reused.
     """
     cfg = campaign.cfg
     boot = [row_to_ref_atoms(r) for r in campaign.ds.rows(iteration=0, status="labeled")]
     train = [a for a in boot if a.info["split"] == "train"]
     valid = [a for a in boot if a.info["split"] == "valid"]
     models = sorted((campaign.stages.iter_dir(1) / "committee").glob("member_*.model"))
-    chain = [(len(boot), models)]
-    rng = np.random.default_rng(derive_seed(cfg.seed, "random-baseline", draw))
-    order = iter(rng.permutation(len(pool)))
+    added: list[Atoms] = []
+    chain = [(len(boot), models, [])]
     step = cfg.systems[0].max_selected
     it = 1
-    while len(train) + len(valid) + step <= max_labels and not reached(models):
+    while len(boot) + len(added) + step <= max_labels and not (
+            len(boot) + len(added) >= min_labels and reached(models)):
+        picks = [frame for _, frame in zip(range(step), frames)]
+        if len(picks) < step:
+            break
         it += 1
-        picks = [pool[next(order)] for _ in range(step)]
+        added += picks
         for frame, split in zip(picks, assign_splits(step, cfg.validation.fraction, rng,
                                                      at_least_one=False)):
             (valid if split == "valid" else train).append(frame)
         data = CommitteeData(train=train, valid=valid, atomic_numbers=campaign.atomic_numbers,
                              has_stress=False, target=campaign.target, e0s=campaign.e0s)
-        models, _ = train_committee(cfg.committee, data,
-                                    out_dir=workdir / f"random_{draw}" / f"iter_{it:03d}",
+        models, _ = train_committee(cfg.committee, data, out_dir=out_dir / f"iter_{it:03d}",
                                     seed=cfg.seed, iteration=it, previous=models,
                                     workers=Workers())
-        chain.append((len(train) + len(valid), models))
+        chain.append((len(boot) + len(added), models, list(added)))
     return chain
 
 
-def test_sets(start: Atoms) -> dict[str, list[Atoms]]:
-    """Held-out xTB trajectories (750 fs each, never trained on): the walkers' range
-    300-400 K, two per temperature, as the main set; 450 and 550 K beyond it."""
-    def run(temperature_K: float, seed: int) -> list[Atoms]:
-        return xtb_md(start, temperature_K=temperature_K, steps=1500, interval=25, seed=seed)
-
-    in_range = [frame for k, t in enumerate((350, 300, 400, 350, 300, 400))
-                for frame in run(t, 101 + k)]
-    return {MAIN: in_range, "450 K": run(450, 551), "550 K": run(550, 651)}
+def random_frames(pool: list[Atoms], rng: np.random.Generator) -> Iterator[Atoms]:
+    """The pool in a random order (the permutation is drawn first, as before)."""
+    return iter([pool[k] for k in rng.permutation(len(pool))])
 
 
-def efficiency(active: list, randoms: list[list]) -> dict:
-    """Labels each method needs for 1.05 x active learning's final RMSE, their ratio
-    (against the mean over the random draws, given only when every draw reached the
-    target), and both RMSEs at active learning's final label count."""
-    target = 1.05 * active[-1][1]
+def aimd_frames(trajectories: list[list[Atoms]], stride: int) -> Iterator[Atoms]:
+    """Every ``stride``-th step of each trajectory, in MD order (trajectories interleaved:
+    run side by side)."""
+    kept = [f for traj in trajectories for f in traj if f.info["md_step"] % stride == 0]
+    return iter(sorted(kept, key=lambda f: (f.info["md_step"], f.info["trajectory"])))
+
+
+def aimd_oracle_calls(n_boot: int, added: list[Atoms]) -> int:
+    """Bootstrap labels plus every MD step up to the last frame used on each trajectory."""
+    last: dict[int, int] = {}
+    for f in added:
+        last[f.info["trajectory"]] = max(last.get(f.info["trajectory"], 0), f.info["md_step"])
+    return n_boot + sum(last.values())
+
+
+def test_sets(start: Atoms, hottest_K: float, scale: Scale) -> dict[str, list[Atoms]]:
+    """Held-out xTB trajectories (never trained on): the walkers' range 300-400 K, two
+    per temperature (main); two each at +150 K and +250 K; the rare-event frames."""
+    def run(temperature_K: float, seed: int, steps: int = scale.test_steps,
+            interval: int = scale.test_interval) -> list[Atoms]:
+        return xtb_md(start, temperature_K=temperature_K, steps=steps, interval=interval,
+                      seed=seed)
+
+    sets = {MAIN: [frame for k, t in enumerate((350, 300, 400, 350, 300, 400))
+                   for frame in run(t, 101 + k)]}
+    for k, delta in enumerate((150, 250)):
+        sets[f"+{delta} K ({hottest_K + delta:.0f} K)"] = [
+            frame for j in range(2) for frame in run(hottest_K + delta, 551 + 100 * k + j)]
+    sets[RARE] = [frame for j in range(scale.rare_runs)
+                  for frame in run(scale.rare_temperature_K, 901 + j, scale.rare_steps, 10)
+                  if is_rare_event(frame)]
+    return sets
+
+
+def efficiency(active: list, randoms: list[list], target: float) -> dict:
+    """Labels each method needs for ``target``, their ratio (against the mean over the
+    random draws, given only when every draw reached the target), and both RMSEs at
+    active learning's final label count."""
     n_last = active[-1][0]
     n_active = labels_to_reach(active, target)
     per_draw = [labels_to_reach(curve, target) for curve in randoms]
     n_random = None if None in per_draw else float(np.mean(per_draw))
-    at_last = [r for curve in randoms for n, r in curve if n == n_last]
     return {"target_rmse_meV_A": round(target, 1),
             "labels_active": None if n_active is None else round(n_active, 1),
             "labels_random": None if n_random is None else round(n_random, 1),
@@ -154,77 +232,213 @@ def efficiency(active: list, randoms: list[list]) -> dict:
             "random_reached_target": f"{len(per_draw) - per_draw.count(None)} of "
                                      f"{len(per_draw)} draws",
             "labels_random_per_draw": [None if n is None else round(n, 1) for n in per_draw],
-            f"rmse_at_{n_last}_labels": {"active": round(active[-1][1], 1),
-                                         "random_mean": round(float(np.mean(at_last)), 1)},
-            "curve_active": [[n, round(r, 1)] for n, r in active],
-            "curves_random": [[[n, round(r, 1)] for n, r in curve] for curve in randoms]}
+            "labels_at_comparison": n_last}
 
 
-def plot(path: Path, curves: dict[str, tuple[list, list[list]]]) -> None:
-    import matplotlib
+def at_labels(curve: list[tuple[int, float]], n: int) -> float | None:
+    """The curve's RMSE at exactly ``n`` labels (None when it has no such point)."""
+    return next((r for m, r in curve if m == n), None)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import ScalarFormatter
 
-    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=120)
-    for (name, (active, randoms)), color in zip(curves.items(), ("C0", "C1", "C3")):
-        ax.plot(*zip(*active), "o-", color=color, label=f"active, test {name}")
-        for k, curve in enumerate(randoms):
-            ax.plot(*zip(*curve), "s--", color=color, alpha=0.45, markersize=3,
-                    label=f"random ({len(randoms)} draws), test {name}" if k == 0 else None)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    for axis in (ax.xaxis, ax.yaxis):  # plain numbers on the log axes
-        axis.set_major_formatter(ScalarFormatter())
-        axis.set_minor_formatter(ScalarFormatter())
-    ax.set_xlabel("labels (xTB calculations)")
-    ax.set_ylabel("force RMSE on held-out MD (meV/Å)")
-    ax.set_title("Li+(H2O)3, GFN2-xTB oracle, committee of 4 MACE")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+def per_condition(active: list, randoms: list[list], quality: dict, n_frames: int) -> dict:
+    """Equal-label RMSE ratio active/random (at active learning's last label count, per
+    draw and of the mean), and the final committees' calibration quality."""
+    n_last = active[-1][0]
+    r_active = active[-1][1]
+    r_random = [at_labels(curve, n_last) for curve in randoms]
+    ratios = [None if r is None else round(r_active / r, 3) for r in r_random]
+    known = [r for r in r_random if r is not None]
+    return {"n_frames": n_frames, "labels": n_last, "rmse_active_meV_A": round(r_active, 1),
+            "rmse_random_meV_A_per_draw": [None if r is None else round(r, 1) for r in r_random],
+            "ratio_active_over_random": round(r_active / np.mean(known), 3) if known else None,
+            "ratio_per_draw": ratios, **quality}
+
+
+def curve_points(curve) -> list[list[float]]:
+    return [[n, round(r, 1)] for n, r in curve]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="default runs/al_efficiency (runs/al_efficiency_reduced)")
+    parser.add_argument("--img-dir", type=Path, default=Path("docs/img"))
+    parser.add_argument("--iterations", type=int, default=8)
+    parser.add_argument("--draws", type=int, default=3, help="random-selection runs")
+    parser.add_argument("--seeds", type=int, default=1, help="campaign seeds (active route)")
+    parser.add_argument("--aimd-stride", type=int, default=20,
+                        help="ab initio MD route: label every N-th MD step")
+    parser.add_argument("--max-factor", type=float, default=4.0,
+                        help="random and AIMD routes stop at this x the campaign's labels")
+    parser.add_argument("--stability-walkers", type=int, default=5)
+    parser.add_argument("--stability-ps", type=float, default=5.0)
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the models of a previous run in --workdir (re-evaluate)")
+    parser.add_argument("--reduced", action="store_true",
+                        help="end-to-end check in minutes; does not write the results file")
+    args = parser.parse_args(argv)
+    if args.workdir is None:
+        args.workdir = Path("runs/al_efficiency_reduced" if args.reduced else "runs/al_efficiency")
+    if args.reduced:
+        args.iterations, args.draws, args.seeds = 2, 1, 1
+        args.stability_walkers, args.stability_ps = 2, 0.05
+        args.img_dir = args.workdir / "img"
+    return args
+
+
+def walker_trajectories(start: Atoms, temperatures: list[float], scale: Scale
+                        ) -> list[list[Atoms]]:
+    """Plain xTB MD at the walkers' temperatures, a frame every 10 steps, each frame
+    tagged with its ``trajectory`` index (the random pool and the AIMD route)."""
+    trajectories = []
+    for k, temperature in enumerate(temperatures):
+        frames = xtb_md(start, temperature_K=temperature, steps=scale.pool_steps, interval=10,
+                        seed=202 + k)
+        for frame in frames:
+            frame.info["trajectory"] = k
+        trajectories.append(frames)
+    return trajectories
+
+
+def final_quality(calc, tests: dict[str, list[Atoms]]) -> dict[str, dict]:
+    return {name: calibration_quality(calc, frames) if frames else {}
+            for name, frames in tests.items()}
+
+
+def reliability(calc, frames: list[Atoms], path: Path) -> None:
+    """Reliability diagram of a calibrated committee on ``frames``."""
+    from alearn.calibration import predict_validation
+
+    errors = predict_validation(calc, frames).resolved()
+    report.reliability_diagram(errors.forces_std,
+                               calc.calibration.forces_err_est(errors.forces_std),
+                               errors.force_err, path, note=f"final active committee, {MAIN}")
+
+
+def seed_summary(active_runs: list, target: float, rmse) -> dict:
+    """Labels to ``target`` and final RMSE on the main set per campaign seed, and means."""
+    per_seed = []
+    for seed, models in active_runs:
+        curve = [(n, rmse(tuple(m), MAIN)) for n, m in models]
+        n = labels_to_reach(curve, target)
+        per_seed.append({"seed": seed, "labels_to_target": None if n is None else round(n, 1),
+                         "final_labels": curve[-1][0], "final_rmse_meV_A": round(curve[-1][1], 1),
+                         "curve": curve_points(curve)})
+    reached = [s["labels_to_target"] for s in per_seed if s["labels_to_target"] is not None]
+    return {"per_seed": per_seed,
+            "mean_labels_to_target": round(float(np.mean(reached)), 1) if reached else None,
+            "seeds_reaching_target": f"{len(reached)} of {len(per_seed)}",
+            "mean_final_rmse_meV_A": round(float(np.mean([s["final_rmse_meV_A"]
+                                                          for s in per_seed])), 1)}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", type=Path, default=Path("runs/al_efficiency"))
-    parser.add_argument("--plot", type=Path, default=Path("docs/img/al_efficiency.png"))
-    parser.add_argument("--iterations", type=int, default=8)
-    parser.add_argument("--draws", type=int, default=3, help="random-selection runs")
-    parser.add_argument("--reuse", action="store_true",
-                        help="keep the models of a previous run in --workdir (re-evaluate)")
-    args = parser.parse_args()
+    args = parse_args()
+    scale = REDUCED if args.reduced else Scale()
     t0 = time.perf_counter()
     if not args.reuse:
         shutil.rmtree(args.workdir, ignore_errors=True)
     start = read(DEMO / "li_water3.xyz")
-    tests = test_sets(start)
+    active_runs, campaigns = [], []
+    for k in range(args.seeds):
+        models, campaign = active_committees(args.workdir / f"active_seed{BASE_SEED + k}",
+                                             args.iterations, BASE_SEED + k, scale)
+        active_runs.append((BASE_SEED + k, models))
+        campaigns.append(campaign)
+    campaign, active_models = campaigns[0], active_runs[0][1]
+    cfg = campaign.cfg
+    walkers = cfg.systems[0].md
+    hottest = max(walkers.temperature_K)
+    tests = test_sets(start, hottest, scale)
     rmse = functools.cache(lambda models, name: force_rmse_meV_A(models, tests[name]))
-    active_models, campaign = active_committees(args.workdir / "active", args.iterations)
-    active = {name: [(n, rmse(tuple(m), name)) for n, m in active_models] for name in tests}
+    active = {name: [(n, rmse(tuple(m), name)) for n, m in active_models]
+              for name, frames in tests.items() if frames}
     target = 1.05 * active[MAIN][-1][1]
-    walkers = campaign.cfg.systems[0].md  # plain MD at the walkers' temperatures
-    pool = [frame for k, temperature in enumerate(walkers.temperature_K)
-            for frame in xtb_md(start, temperature_K=temperature, steps=2000, interval=10,
-                                seed=202 + k)]
-    chains = [random_campaign(campaign, pool, draw=d, max_labels=3 * active_models[-1][0],
-                              workdir=args.workdir,
-                              reached=lambda m: rmse(tuple(m), MAIN) <= target)
-              for d in range(args.draws)]
-    curves = {name: (active[name], [[(n, rmse(tuple(m), name)) for n, m in chain]
+    n_last = active_models[-1][0]
+    max_labels = int(args.max_factor * n_last)
+    reached = lambda m: rmse(tuple(m), MAIN) <= target  # noqa: E731
+    trajectories = walker_trajectories(start, list(walkers.temperature_K), scale)
+    pool = [frame for traj in trajectories for frame in traj]
+    chains = []
+    for d in range(args.draws):
+        rng = np.random.default_rng(derive_seed(cfg.seed, "random-baseline", d))
+        chains.append(grown_chain(campaign, random_frames(pool, rng), rng,
+                                  out_dir=args.workdir / f"random_{d}", min_labels=n_last,
+                                  max_labels=max_labels, reached=reached))
+    aimd_chain = grown_chain(campaign, aimd_frames(trajectories, args.aimd_stride),
+                             np.random.default_rng(derive_seed(cfg.seed, "aimd-baseline")),
+                             out_dir=args.workdir / "aimd", min_labels=0,
+                             max_labels=max_labels, reached=reached)
+    n_boot = aimd_chain[0][0]
+    aimd = [(aimd_oracle_calls(n_boot, added), rmse(tuple(m), MAIN))
+            for _, m, added in aimd_chain]
+    curves = {name: (active[name], [[(n, rmse(tuple(m), name)) for n, m, _ in chain]
                                     for chain in chains])
-              for name in tests}
-    plot(args.plot, curves)
-    results = {name: efficiency(*pair) for name, pair in curves.items()}
+              for name in active}
+    calls_active = labels_to_reach(active[MAIN], target)
+    calls_aimd = labels_to_reach(aimd, target)
+
+    active_calc = committee_calculator(active_models[-1][1][0].parent, cfg)
+    quality = {"active": final_quality(active_calc, tests),
+               "random": [final_quality(CommitteeCalculator(chain[-1][1]), tests)
+                          for chain in chains]}
+    conditions = {}
+    for name in active:
+        q = dict(quality["active"][name])
+        q["spearman_random_per_draw"] = [r[name].get("spearman") for r in quality["random"]]
+        conditions[name] = per_condition(*curves[name], q, len(tests[name]))
+    conditions.update({name: {"n_frames": 0} for name, frames in tests.items() if not frames})
+
+    steps = round(args.stability_ps * 1000 / walkers.timestep_fs)
+    stab = functools.partial(md_stability, cfg=cfg, start=start, walkers=args.stability_walkers,
+                             steps=steps, temperature_K=hottest)
+    stability = {"active": stab(committee_calculator(active_models[-1][1][0].parent, cfg,
+                                                     drive="member"), tag="active")}
+    for d, chain in enumerate(chains):
+        stability[f"random {d}"] = stab(CommitteeCalculator(chain[-1][1], drive="member"),
+                                        tag=f"random {d}")
+    random_stable = [v["fraction_stable"] for k, v in stability.items() if k != "active"]
+
+    img = args.img_dir
+    plots = {"learning_curves": str(img / "al_efficiency.png"),
+             "reliability": str(img / "al_efficiency_reliability.png"),
+             "stability": str(img / "al_efficiency_stability.png")}
+    plot_learning_curves(Path(plots["learning_curves"]),
+                         {"active": [[(n, rmse(tuple(m), MAIN)) for n, m in runs]
+                                     for _, runs in active_runs],
+                          "random": curves[MAIN][1], "aimd": aimd, "target": target},
+                         {k: v for k, v in curves.items() if k != MAIN}, MAIN)
+    reliability(active_calc, tests[MAIN], Path(plots["reliability"]))
+    plot_stability(Path(plots["stability"]),
+                   {k: v["fraction_stable"] for k, v in stability.items()},
+                   f"{args.stability_walkers} walkers x {args.stability_ps} ps at {hottest:.0f} K")
     emit({
         "benchmark": "al_efficiency", "oracle": "GFN2-xTB", "system": "Li+(H2O)3",
-        "test": f"6 held-out xTB trajectories at {MAIN}, 360 frames", "random_draws": args.draws,
-        **results.pop(MAIN), "beyond_explored_range": results,
-        "wall_s": round(time.perf_counter() - t0, 1),
-    }, __file__)
+        "reduced": args.reduced, "random_draws": args.draws, "seeds": args.seeds,
+        "test": f"{len(tests[MAIN])} frames of 6 held-out xTB trajectories at {MAIN}",
+        **efficiency(active[MAIN], curves[MAIN][1], target),
+        "oracle_calls_active": None if calls_active is None else round(calls_active, 1),
+        "oracle_calls_aimd": None if calls_aimd is None else round(calls_aimd, 1),
+        "aimd_over_active": (round(calls_aimd / calls_active, 2)
+                             if calls_aimd and calls_active else None),
+        "aimd_reached_target": calls_aimd is not None,
+        "aimd_stride_steps": args.aimd_stride, "aimd_max_calls_tried": aimd[-1][0],
+        "per_condition": conditions,
+        "spearman": {name: c.get("spearman") for name, c in conditions.items()},
+        "md_stability_active": stability["active"]["fraction_stable"],
+        "md_stability_random": round(float(np.mean(random_stable)), 3),
+        "md_stability_random_per_draw": random_stable,
+        "stability_run": {"walkers": args.stability_walkers, "ps": args.stability_ps,
+                          "temperature_K": hottest, "issue_asks": "10 walkers x 20 ps",
+                          "stops": {k: v["stops"] for k, v in stability.items()}},
+        "active_seeds": seed_summary(active_runs, target, rmse),
+        "curve_active": curve_points(active[MAIN]),
+        "curves_random": [curve_points(c) for c in curves[MAIN][1]],
+        "curve_aimd_oracle_calls": curve_points(aimd),
+        "rare_event_criterion": "some Li-O > 2.6 A and all Li-O <= 4.5 A, xTB MD at "
+                                f"{scale.rare_temperature_K:.0f} K",
+        "plots": plots, "wall_s": round(time.perf_counter() - t0, 1),
+    }, __file__, write=not args.reduced)
 
 
 if __name__ == "__main__":

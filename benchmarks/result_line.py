@@ -16,12 +16,14 @@ from alearn.state import write_text_atomic
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def emit(result: dict[str, Any], script: str | Path) -> str:
+def emit(result: dict[str, Any], script: str | Path, *, write: bool = True) -> str:
     """Print ``result`` as one JSON line and write it (atomically, with a final newline)
     to ``benchmarks/results/<stem of script>.json``; return the line.
 
-    Printed first, so a failed write does not lose the figures of a long run."""
+    Printed first, so a failed write does not lose the figures of a long run. With
+    ``write=False`` (a reduced check run) only printed: the recorded figures stay."""
     line = json.dumps(result)
     print(line, flush=True)
-    write_text_atomic(RESULTS / f"{Path(script).stem}.json", line + "\n")
+    if write:
+        write_text_atomic(RESULTS / f"{Path(script).stem}.json", line + "\n")
     return line

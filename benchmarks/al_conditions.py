@@ -1,0 +1,131 @@
+"""Conditions of use for ``al_efficiency.py``: the rare-event test set, MD stability of a
+final committee, calibration quality on a test set, and the plots."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+from alearn.calibration import calibration_metrics, predict_validation, spearman
+from alearn.config import CampaignConfig
+from alearn.exploration import WalkerSpec, run_walker
+from alearn.seeding import derive_seed
+
+#: rare-event criterion: a water has left Li's first shell (Li–O > FIRST_SHELL_A, while at
+#: the start all three are at 1.95 Å) but not flown off (every Li–O ≤ MAX_LI_O_A)
+FIRST_SHELL_A = 2.6
+MAX_LI_O_A = 4.5
+
+
+def li_o_distances(atoms: Atoms) -> np.ndarray:
+    """(n_O,) distances (Å) from the (single) Li to each O."""
+    li = np.flatnonzero(atoms.numbers == 3)[0]
+    oxygens = np.flatnonzero(atoms.numbers == 8)
+    return atoms.get_distances(li, oxygens, mic=atoms.pbc.any())
+
+
+def is_rare_event(atoms: Atoms) -> bool:
+    """A water leaving the first shell: Li–O coordination (O within ``FIRST_SHELL_A``)
+    below the number of O, with every O still within ``MAX_LI_O_A`` of Li."""
+    d = li_o_distances(atoms)
+    return bool(np.any(d > FIRST_SHELL_A) and np.all(d <= MAX_LI_O_A))
+
+
+def calibration_quality(calc, frames: Sequence[Atoms]) -> dict[str, float]:
+    """Spearman of per-atom spread vs per-atom force error on ``frames``; with a calibrated
+    committee also the miscalibration area of the raw spread and of the calibrated
+    expected error (alearn.calibration's own functions)."""
+    errors = predict_validation(calc, frames).resolved()
+    if calc.calibration is None:
+        return {"spearman": round(spearman(errors.forces_std, errors.force_err), 3)}
+    m = calibration_metrics(errors, calc.calibration)
+    return {"spearman": round(m["spearman_force"], 3),
+            "miscalibration_area_raw": round(m["miscalibration_area_raw"], 3),
+            "miscalibration_area_calibrated": round(m["miscalibration_area"], 3)}
+
+
+def md_stability(calc, cfg: CampaignConfig, start: Atoms, *, walkers: int, steps: int,
+                 temperature_K: float, tag: str) -> dict:
+    """Run ``walkers`` campaign walkers (alearn.exploration.run_walker: the campaign's own
+    stop rules, driven by one member with the committee checked at the sampling interval)
+    for ``steps`` steps at ``temperature_K``; the fraction that ran to the end without a
+    broken structure or a crossing of ``hi``. The walkers' seeds do not depend on ``tag``,
+    so every method's committee starts from the same velocities."""
+    system = cfg.systems[0]
+    md = system.md.model_copy(update={"steps": steps})
+    stops = []
+    for k in range(walkers):
+        spec = WalkerSpec(system=system.name, walker=k, iteration=0,
+                          temperature_K=temperature_K, md=md,
+                          seed=derive_seed(cfg.seed, "stability", k))
+        stops.append(run_walker(start, calc, spec, cfg.uncertainty).stop_reason)
+    ok = sum(s is None for s in stops)
+    return {"fraction_stable": round(ok / walkers, 3), "stops": [s for s in stops if s],
+            "method": tag}
+
+
+def plot_learning_curves(path: Path, main: dict, others: dict[str, tuple[list, list]],
+                         main_name: str) -> None:
+    """Left: force RMSE on the main set vs oracle calls (active seeds, random draws, the
+    AIMD route). Right: active vs random on the other test sets vs labels."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5), dpi=120)
+    for k, curve in enumerate(main["active"]):
+        left.plot(*zip(*curve), "o-", color="C0", label="active learning" if k == 0 else None)
+    for k, curve in enumerate(main["random"]):
+        left.plot(*zip(*curve), "s--", color="C1", alpha=0.5, markersize=3,
+                  label="random frames of xTB MD" if k == 0 else None)
+    left.plot(*zip(*main["aimd"]), "^-", color="C2", label="ab initio MD (every step a call)")
+    left.axhline(main["target"], color="grey", lw=0.8, ls=":", label="target")
+    left.set_title(f"test set {main_name}")
+    left.set_xlabel("oracle calls (xTB)")
+    for (name, (active, randoms)), color in zip(others.items(), ("C3", "C4", "C5", "C6")):
+        right.plot(*zip(*active), "o-", color=color, label=f"active, {name}")
+        for k, curve in enumerate(randoms):
+            right.plot(*zip(*curve), "s--", color=color, alpha=0.45, markersize=3,
+                       label=f"random, {name}" if k == 0 else None)
+    right.set_title("beyond the walkers' conditions")
+    right.set_xlabel("labels (xTB calculations)")
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_ylabel("force RMSE, committee mean (meV/Å)")
+        ax.legend(fontsize=7)
+    fig.suptitle("Li+(H2O)3, GFN2-xTB oracle, committee of 4 MACE")
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_stability(path: Path, fractions: dict[str, float], note: str) -> None:
+    """Bar chart of the fraction of stable stability walkers per committee."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5), dpi=120)
+    names = list(fractions)
+    ax.bar(names, [fractions[n] for n in names],
+           color=["C0" if n.startswith("active") else "C1" for n in names])
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("fraction of walkers stable")
+    ax.set_title(note, fontsize=9)
+    ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _save(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from alearn import plots
+
+    plots.save(fig, path)
+    plt.close(fig)
