@@ -94,8 +94,7 @@ def plot_learning_curves(path: Path, main: dict, others: dict[str, tuple[list, l
     right.set_title("beyond the walkers' conditions")
     right.set_xlabel("labels (xTB calculations)")
     for ax in (left, right):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+        _plain_log_axes(ax)
         ax.set_ylabel("force RMSE, committee mean (meV/Å)")
         ax.legend(fontsize=7)
     fig.suptitle("Li+(H2O)3, GFN2-xTB oracle, committee of 4 MACE")
@@ -120,6 +119,20 @@ def plot_stability(path: Path, fractions: dict[str, float], note: str) -> None:
     ax.tick_params(axis="x", labelrotation=30, labelsize=8)
     fig.tight_layout()
     _save(fig, path)
+
+
+def _plain_log_axes(ax) -> None:
+    """Log axes labeled with plain numbers (1, 2, 3 and 5 of each decade)."""
+    from matplotlib.ticker import FuncFormatter
+
+    def label(value: float, _pos) -> str:
+        mantissa = value / 10 ** np.floor(np.log10(value)) if value > 0 else 0.0
+        return f"{value:g}" if any(np.isclose(mantissa, (1, 2, 3, 5))) else ""
+
+    for axis, scale in ((ax.xaxis, ax.set_xscale), (ax.yaxis, ax.set_yscale)):
+        scale("log")
+        axis.set_major_formatter(FuncFormatter(label))
+        axis.set_minor_formatter(FuncFormatter(label))
 
 
 def _save(fig, path: Path) -> None:
