@@ -66,7 +66,7 @@ from alearn.foundation import FoundationModel, record_foundation
 from alearn.label_checks import exclude_absurd_labels
 from alearn.labeling import label_pending, record_user_labels, retry_failed, stop_on_failures
 from alearn.methods import total_charge
-from alearn.model_provenance import models_sha256, verify_models
+from alearn.model_provenance import models_sha256, recorded_hashes, verify_models
 from alearn.oracles import make_oracle
 from alearn.parallel import Workers
 from alearn.preflight import check_before_labels
@@ -370,8 +370,7 @@ class Campaign:
         paths = [prev / f"member_{k}.model" for k in range(self.cfg.committee.size)]
         if not all(p.is_file() for p in paths):
             return None
-        marker = self.stages.done(it - 1, "train") or {}
-        recorded = (marker.get("states") or {}).get(state.name, marker).get("models_sha256")
+        recorded = recorded_hashes(self.stages.done(it - 1, "train") or {}, prev)
         verify_models(paths, recorded, marker=self.stages.iter_dir(it - 1) / "train.done.json")
         return paths
 

@@ -154,11 +154,18 @@ def committee_results_at(atoms: Atoms, calc: Calculator, committee) -> dict:
     if committee is None or committee.drive == "mean":
         return calc.results
     with committee.driving("mean"):
-        calc.reset()
+        _forget_results(calc)
         calc.calculate(atoms, ["energy", "forces"], all_changes)
         results = dict(calc.results)
-    calc.reset()
+    _forget_results(calc)
     return results
+
+
+def _forget_results(calc: Calculator) -> None:
+    """Drop ``calc``'s cached results, as ASE's ``Calculator.reset`` does (a Δ-ML sum is
+    a ``BaseCalculator``, which has no ``reset``)."""
+    calc.atoms = None
+    calc.results = {}
 
 
 def run_walker(start: Atoms, calc: Calculator, spec: WalkerSpec,

@@ -60,4 +60,13 @@ def verify_models(paths: Sequence[Path], recorded: Mapping[str, str] | None, *,
             raise ModelFileChanged(
                 f"{path}: sha256 {actual} differs from {expected}, recorded in {marker} when "
                 "the campaign wrote it: the file was replaced. Restore it, or delete "
-                f"{Path(path).parent} and {marker} to train this committee again")
+                f"{Path(path).parent} and {marker} to train this committee again; then "
+                "rerun 'alearn run'")
+
+
+def recorded_hashes(marker: dict, folder: Path) -> dict[str, str] | None:
+    """The member hashes a train marker recorded for the committee in ``folder``: those of
+    the folder's electronic state (``committee_<state>``, under ``states``) where the
+    campaign has states, else the marker's own ``models_sha256``."""
+    state = folder.name.removeprefix("committee_") if folder.name != "committee" else None
+    return ((marker.get("states") or {}).get(state) or marker).get("models_sha256")

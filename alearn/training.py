@@ -32,7 +32,7 @@ from alearn.attempts import new_attempt
 from alearn.children import run_supervised
 from alearn.config import CommitteeConfig
 from alearn.errors import AlearnError
-from alearn.model_provenance import verify_models
+from alearn.model_provenance import recorded_hashes, verify_models
 from alearn.procenv import worker_env
 from alearn.progress import training_progress
 from alearn.seeding import derive_seed
@@ -409,7 +409,7 @@ def committee_calculator(folder: Path, cfg: CampaignConfig, *, drive: str = "mea
     models = [folder / f"member_{k}.model" for k in range(cfg.committee.size)]
     marker = folder.parent / "train.done.json"
     if marker.is_file():  # a committee the campaign finished: its files as it wrote them
-        verify_models(models, read_json(marker).get("models_sha256"), marker=marker)
+        verify_models(models, recorded_hashes(read_json(marker), folder), marker=marker)
     path = folder / "calibration.json"
     try:
         calibration = CommitteeCalibration.read(path) if path.is_file() else None
