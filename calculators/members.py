@@ -214,9 +214,24 @@ class CommitteeModels:
             with torch_tools.default_dtype(self.dtype):
                 prepared = prepare(extract_model)(model=self.models[m],
                                                   map_location=self.device)
+            _allow_recompiles()
             self._compiled[m] = torch.compile(_frozen(prepared), mode=self.compile_mode,
                                               fullgraph=True)
         return self._compiled[m]
+
+
+#: dynamo cache entries allowed per code object (torch's default is 8)
+RECOMPILE_LIMIT = 64
+
+
+def _allow_recompiles() -> None:
+    """Every compiled member, and every padded size it meets, is one entry in dynamo's
+    cache of the models' shared forward code: torch's default limit of 8 is reached by
+    a committee of 4 at its second structure size (or the next iteration's committee),
+    after which the fullgraph compile fails and the members fall back to eager."""
+    import torch._dynamo.config as dynamo
+
+    dynamo.recompile_limit = max(dynamo.recompile_limit, RECOMPILE_LIMIT)
 
 
 def _inductor_settings(device: str):
