@@ -50,7 +50,9 @@ def screen_config(campaign: Path, folder: Path, *, steps: int, reduced: bool) ->
     data["committee"]["campaign"] = str(campaign.resolve())
     for source in (data["candidates"]["parents"] + data["stages"]["stability"]["references"]):
         source["file"] = str(EXAMPLE / source["file"])
-    data["stages"]["md"].update(steps=steps, uncertainty_every=2)
+    md = data["stages"]["md"]  # frames for every block of the analysis: 5 per block at least
+    md.update(steps=steps, uncertainty_every=2,
+              interval_steps=max(1, min(md["interval_steps"], steps // (5 * md["n_blocks"]))))
     data["stages"]["stability"]["max_e_above_hull_eV_atom"] = None  # every candidate runs MD
     if reduced:
         data["candidates"]["parents"][0]["index"] = "1"  # the vacancy parent only
