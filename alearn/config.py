@@ -628,10 +628,15 @@ def load_config(path: str | Path) -> CampaignConfig:
         If the file is missing, is not valid YAML, or does not match the schema.
     """
     path = Path(path)
+    return config_from_dict(read_yaml(path, "campaign"), source=str(path),
+                            base_dir=path.resolve().parent)
+
+
+def read_yaml(path: Path, what: str) -> Any:
+    """The YAML document in ``path`` (a ``what`` file), or one ConfigError naming it."""
     if not path.is_file():
-        raise ConfigError(f"{path}: campaign file not found")
+        raise ConfigError(f"{path}: {what} file not found")
     try:
-        data = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    return config_from_dict(data, source=str(path), base_dir=path.resolve().parent)

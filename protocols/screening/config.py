@@ -13,11 +13,10 @@ import json
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from ase.data import chemical_symbols
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from alearn.config import UncertaintyConfig
+from alearn.config import UncertaintyConfig, read_yaml
 from alearn.errors import ConfigError
 
 __all__ = ["CandidatesConfig", "CommitteeSource", "FileSource", "MDStageConfig",
@@ -320,10 +319,5 @@ def load_screen_config(path: str | Path) -> ScreenConfig:
         If the file is missing, is not valid YAML, or does not match the schema.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: screen file not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    return screen_config_from_dict(data, source=str(path), base_dir=path.resolve().parent)
+    return screen_config_from_dict(read_yaml(path, "screen"), source=str(path),
+                                   base_dir=path.resolve().parent)
