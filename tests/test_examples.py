@@ -35,7 +35,7 @@ REDUCED = {
 REDUCED_INTERFACE = deep_update(REDUCED, {
     "systems": [{"walkers": 1, "md": {"temperature_K": 330, "steps": 30},
                  "max_selected": 2}],
-    "initial_data": {"bootstrap": {"n_per_system": 4, "md": {
+    "initial_data": {"bootstrap": {"n_per_system": 5, "md": {
         "equilibration_steps": 2, "sample_interval": 3}}}})
 
 
