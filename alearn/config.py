@@ -11,12 +11,20 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from ase.data import chemical_symbols
-from pydantic import Field, ValidationError, field_validator, model_serializer, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from alearn.errors import ConfigError
 from alearn.foundation_config import FineTuningConfig, ReplayConfig  # noqa: F401 - re-exported
@@ -608,15 +616,23 @@ def _format_errors(err: ValidationError, source: str, data: Any = None) -> str:
 def config_from_dict(data: dict[str, Any], *, source: str = "<dict>", base_dir: Path | None = None
                      ) -> CampaignConfig:
     """Validate a plain mapping into a :class:`CampaignConfig` (errors name ``source``)."""
+    return validate_mapping(CampaignConfig, data, source=source, base_dir=base_dir,
+                            describe=lambda err, d: _format_errors(err, source, d))
+
+
+def validate_mapping(model: type[BaseModel], data: Any, *, source: str, base_dir: Path | None,
+                     describe: Callable[[ValidationError, dict], str]) -> Any:
+    """``model`` validated from the mapping ``data`` (with ``base_dir`` added when given);
+    one ConfigError naming ``source`` (``describe`` words the validation errors)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of keys, "
                           f"got {type(data).__name__}")
     if base_dir is not None:
         data = {**data, "base_dir": base_dir}
     try:
-        return CampaignConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_format_errors(err, source, data)) from None
+        raise ConfigError(describe(err, data)) from None
 
 
 def load_config(path: str | Path) -> CampaignConfig:

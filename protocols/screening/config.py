@@ -16,8 +16,7 @@ from typing import Literal
 from ase.data import chemical_symbols
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from alearn.config import UncertaintyConfig, read_yaml
-from alearn.errors import ConfigError
+from alearn.config import UncertaintyConfig, read_yaml, validate_mapping
 
 __all__ = ["CandidatesConfig", "CommitteeSource", "FileSource", "MDStageConfig",
            "RelaxStageConfig", "ScreenConfig", "StabilityStageConfig", "Substitution",
@@ -299,15 +298,8 @@ def _format(err: ValidationError, source: str) -> str:
 def screen_config_from_dict(data: dict, *, source: str = "<dict>",
                             base_dir: Path | None = None) -> ScreenConfig:
     """Validate a mapping into a :class:`ScreenConfig` (errors name ``source``)."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: the top level must be a mapping of keys, "
-                          f"got {type(data).__name__}")
-    if base_dir is not None:
-        data = {**data, "base_dir": base_dir}
-    try:
-        return ScreenConfig.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(_format(err, source)) from None
+    return validate_mapping(ScreenConfig, data, source=source, base_dir=base_dir,
+                            describe=lambda err, _: _format(err, source))
 
 
 def load_screen_config(path: str | Path) -> ScreenConfig:
