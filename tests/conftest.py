@@ -60,6 +60,18 @@ def alearn_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
 
 
 @pytest.fixture(scope="session")
+def postgres_url():
+    """A PostgreSQL server the tests start (tests/postgres_server.py), one per session."""
+    from postgres_server import postgres_server, unavailable
+
+    reason = unavailable()
+    if reason:
+        pytest.fail(reason)
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
 def finished_campaign(tmp_path_factory) -> Path:
     """An uninterrupted tiny campaign's workdir (shared by several tests); its
     ``alearn.log`` has a progress record at every step (``--progress-interval 0``)."""

@@ -15,25 +15,16 @@ from alearn.dataset import Candidate, Dataset
 from alearn.errors import ConfigError
 from alearn.oracles.base import Label
 from conftest import alearn_cli, write_campaign
-from postgres_server import new_database, postgres_server, unavailable
+from postgres_server import new_database
 
 pytestmark = pytest.mark.postgres
 _names = itertools.count()
 
 
-@pytest.fixture(scope="module")
-def server():
-    reason = unavailable()
-    if reason:
-        pytest.fail(reason)
-    with postgres_server() as url:
-        yield url
-
-
 @pytest.fixture
-def database(server) -> str:
+def database(postgres_url) -> str:
     """A new, empty database on the test server."""
-    return new_database(server, f"alearn_{next(_names)}")
+    return new_database(postgres_url, f"alearn_{next(_names)}")
 
 
 def _fill(ds: Dataset) -> None:

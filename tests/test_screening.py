@@ -267,33 +267,30 @@ def test_two_mpi_ranks_share_the_candidates(tiny_models, tmp_path):
 
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_a_screen_on_postgres_is_shared_by_work_directories(tiny_models, tmp_path):
-    from postgres_server import new_database, postgres_server, unavailable
+def test_a_screen_on_postgres_is_shared_by_work_directories(tiny_models, tmp_path,
+                                                          postgres_url):
+    from postgres_server import new_database
 
-    reason = unavailable()
-    if reason:
-        pytest.fail(reason)
-    with postgres_server() as server:
-        url = new_database(server, "screen")
-        config = write_screen(tmp_path, tiny_models, {
-            "database": url, "candidates": {"substitutions": [
-                {"name": "V", "vacancies": {"Cu": 1}, "allow_charge_change": True}]},
-            "stages": {"md": None}})
-        first = alearn_cli("screen", str(config), "--workdir", str(tmp_path / "a"),
-                           env={"OMP_NUM_THREADS": "1"})
-        assert first.returncode == 0, first.stderr[-3000:]
-        assert not (tmp_path / "a" / "screen.db").exists()  # the rows are on the server
-        store = ScreenStore(url)
-        _one_row_per_stage(store)
-        assert store.counts() == {"passed": 2}
-        # a job in another work directory (another node) joins the same queue: all done
-        second = alearn_cli("screen", str(config), "--workdir", str(tmp_path / "b"))
-        assert second.returncode == 0 and "2 candidates: 2 passed" in second.stdout
-        report = alearn_cli("screen-report", str(tmp_path / "b"))
-        assert report.returncode == 0 and "cu.V" in report.stdout
-        # another screen in the same database is refused, in one line
-        other = write_screen(tmp_path / "other", tiny_models, {"database": url, "seed": 9})
-        refused = alearn_cli("screen", str(other), "--workdir", str(tmp_path / "c"))
-        assert refused.returncode == 2
-        assert "holds a screen with other settings" in refused.stderr
-        assert len(refused.stderr.strip().splitlines()) == 1
+    url = new_database(postgres_url, "screen")
+    config = write_screen(tmp_path, tiny_models, {
+        "database": url, "candidates": {"substitutions": [
+            {"name": "V", "vacancies": {"Cu": 1}, "allow_charge_change": True}]},
+        "stages": {"md": None}})
+    first = alearn_cli("screen", str(config), "--workdir", str(tmp_path / "a"),
+                       env={"OMP_NUM_THREADS": "1"})
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert not (tmp_path / "a" / "screen.db").exists()  # the rows are on the server
+    store = ScreenStore(url)
+    _one_row_per_stage(store)
+    assert store.counts() == {"passed": 2}
+    # a job in another work directory (another node) joins the same queue: all done
+    second = alearn_cli("screen", str(config), "--workdir", str(tmp_path / "b"))
+    assert second.returncode == 0 and "2 candidates: 2 passed" in second.stdout
+    report = alearn_cli("screen-report", str(tmp_path / "b"))
+    assert report.returncode == 0 and "cu.V" in report.stdout
+    # another screen in the same database is refused, in one line
+    other = write_screen(tmp_path / "other", tiny_models, {"database": url, "seed": 9})
+    refused = alearn_cli("screen", str(other), "--workdir", str(tmp_path / "c"))
+    assert refused.returncode == 2
+    assert "holds a screen with other settings" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1

@@ -15,25 +15,16 @@ from ase.build import bulk
 from alearn.errors import ConfigError
 from alearn.protocols.screening.stages import StageOutcome
 from alearn.protocols.screening.store import ClaimLost, ScreenStore, WorkerIdentity
-from postgres_server import new_database, postgres_server, unavailable
+from postgres_server import new_database
 
 _names = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def server():
-    reason = unavailable()
-    if reason:
-        pytest.fail(reason)
-    with postgres_server() as url:
-        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def where(request, tmp_path):
     if request.param == "sqlite":
         return tmp_path / "screen.db"
-    return new_database(request.getfixturevalue("server"), f"screen_{next(_names)}")
+    return new_database(request.getfixturevalue("postgres_url"), f"screen_{next(_names)}")
 
 
 def _store(where, n_items: int = 6) -> ScreenStore:

@@ -3,13 +3,17 @@
     alearn run examples/redox/campaign_xtb.yaml --workdir runs/fe_redox
     python examples/redox/integrate.py runs/fe_redox --out runs/fe_redox_ti
 
+    alearn run examples/redox/campaign_gpaw.yaml --workdir runs/bq_gpaw
+    python examples/redox/integrate.py runs/bq_gpaw --out runs/bq_gpaw_ti \
+        --structure examples/redox/bq_water.xyz --fep-frames 20
+
 1. thermodynamic integration on the two committees at 5 Gauss–Legendre nodes in λ
    plus the end points (resumable: run it again to finish an interrupted run);
 2. free-energy perturbation to the oracle at each end state (a few frames each);
 3. the potential against the SHE (absolute 4.44 V), written to ``redox.json`` with
    the figure ``energy_gap.png``.
 
-The cluster is in vacuum: the number is a gas-phase microsolvated couple, not the
+The clusters are in vacuum: the number is a gas-phase microsolvated couple, not the
 aqueous potential (see docs/redox.md for what is missing and how to add it).
 """
 
@@ -41,11 +45,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("redox_ti"))
     parser.add_argument("--steps", type=int, default=2000, help="MD steps per window")
     parser.add_argument("--fep-frames", type=int, default=40)
+    parser.add_argument("--structure", type=Path, default=HERE / "fe_h2o6.xyz",
+                        help="start structure of every window (the campaign's structure)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     cfg = load_config(args.workdir / "config.yaml")  # the settings the campaign ran with
-    start = read(HERE / "fe_h2o6.xyz")
+    start = read(args.structure)
     start.set_masses([2.0 if s == "H" else None for s in start.get_chemical_symbols()])
     # deuterium: classical configurational averages do not depend on the masses, and
     # heavier hydrogens allow a 1 fs time step
