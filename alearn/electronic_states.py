@@ -95,15 +95,14 @@ def state_oracle_config(oracle: OracleConfig, state: StateConfig) -> OracleConfi
     """``oracle`` with the total charge and spin of ``state``.
 
     xTB gets ``charge`` and ``uhf``; GPAW gets ``charge`` and, with unpaired
-    electrons, ``spinpol`` (GPAW's own rule spreads one Bohr magneton over the
-    atoms of an odd-electron structure; more than one unpaired electron would
-    need a fixed moment, which is not set up here).
+    electrons, ``spinpol`` (a doublet: one Bohr magneton spread over the atoms
+    to start from), and with more than one the total moment held fixed at their
+    number (``magmom_muB``: a high-spin Fe(III) stays a sextet).
 
     Raises
     ------
     ConfigError
-        For an oracle kind without a charge, or GPAW with more than one
-        unpaired electron.
+        For an oracle kind without a charge.
     """
     where = f"states[{state.name}]"
     if oracle.kind == "xtb":
@@ -111,13 +110,11 @@ def state_oracle_config(oracle: OracleConfig, state: StateConfig) -> OracleConfi
                                                 "uhf": state.unpaired_electrons})
         return oracle.model_copy(update={"xtb": section})
     if oracle.kind == "gpaw":
-        if state.unpaired_electrons > 1:
-            raise ConfigError(f"{where}.unpaired_electrons = {state.unpaired_electrons}: "
-                              "GPAW states with more than one unpaired electron are not "
-                              "supported yet (they need a fixed magnetic moment); use xtb")
         section = oracle.gpaw.model_copy(update={
             "charge": float(state.charge),
-            "spinpol": True if state.unpaired_electrons else None})
+            "spinpol": True if state.unpaired_electrons else None,
+            "magmom_muB": (float(state.unpaired_electrons) if state.unpaired_electrons > 1
+                           else None)})
         return oracle.model_copy(update={"gpaw": section})
     raise ConfigError(f"{where}: oracle.kind {oracle.kind!r} cannot set a total charge; "
                       "use xtb or gpaw")

@@ -45,6 +45,9 @@ class GPAWSettings(_Strict):
     kpts: tuple[int, int, int] | None = None
     kpt_density_per_A: float | None = Field(None, gt=0, description="k-points per Å⁻¹")
     spinpol: bool | None = None
+    magmom_muB: float | None = Field(
+        None, ge=0, description="total magnetic moment held fixed (μB = unpaired electrons): "
+                                "spin-polarised with fixmagmom occupations")
     charge: float = 0.0
     smearing_eV: float | None = Field(None, ge=0)
     maxiter: int | None = Field(None, gt=0)

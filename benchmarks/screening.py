@@ -8,8 +8,8 @@ core), each in a fresh work directory. Per stage, the throughput is the
 number of candidates that ran the stage over the core-seconds they took (the
 ``wall_s`` of each stage row in the screen's database; one core per rank);
 the pipeline's is the candidates over the core-seconds from the first claim
-(reference phases included) to the last stage row. ``mpi_speedup`` is the ratio of those spans, one rank
-over two. Batched evaluation is not built yet (``batched_speedup``: null).
+(reference phases included) to the last stage row. ``mpi_speedup`` is the ratio
+of those spans, one rank over two. Batched evaluation is not built yet (``batched_speedup``: null).
 
 Prints one JSON line (benchmarks/result_line.py) and writes it to
 benchmarks/results/screening.json; with ``--reduced`` (a few candidates, short MD:

@@ -288,6 +288,37 @@ def test_label_radical_is_spin_polarized():
 
 
 @pytest.mark.gpaw
+def test_a_state_with_two_unpaired_electrons_keeps_its_fixed_moment():
+    """O2 in a redox state with two unpaired electrons (the triplet ground state): GPAW
+    runs with the total moment fixed at 2 μB, and the triplet lies below the
+    spin-paired singlet, as it must (PBE: about 1 eV)."""
+    from alearn.config import OracleConfig, StateConfig
+    from alearn.electronic_states import state_oracle_config
+    from alearn.methods.gpaw import GPAWCalculator
+
+    o2 = Atoms("O2", positions=[[0, 0, 0], [0, 0, 1.23]])
+    o2.center(vacuum=2.5)
+    oracle = OracleConfig(kind="gpaw", gpaw=FAST_LCAO)
+    triplet = state_oracle_config(oracle, StateConfig(name="ox", charge=0,
+                                                      unpaired_electrons=2)).gpaw
+    assert triplet.magmom_muB == 2.0 and triplet.spinpol
+    params = gpaw_parameters(triplet, o2)
+    assert params["occupations"]["fixmagmom"] and params["spinpol"]
+    assert prepare_atoms(o2, params, 2.0).get_initial_magnetic_moments().sum() == \
+        pytest.approx(2.0)
+    energies = {}
+    for name, settings in (("triplet", triplet), ("singlet", FAST_LCAO)):
+        calc = GPAWCalculator(settings)
+        energies[name] = calc.get_potential_energy(o2.copy())
+        if name == "triplet":
+            assert calc._gpaw.get_magnetic_moment() == pytest.approx(2.0, abs=1e-3)
+    assert 0.3 < energies["singlet"] - energies["triplet"] < 2.5, energies
+    # the label provenance names the fixed moment (label hashes of other settings unchanged)
+    assert resolved_settings(triplet)["magmom_muB"] == 2.0
+    assert "magmom_muB" not in resolved_settings(FAST_LCAO)
+
+
+@pytest.mark.gpaw
 def test_label_bulk_has_stress():
     si = bulk("Si", "diamond", a=5.43)
     label = GPAWOracle(GPAWSettings(preset="bulk", ecut_eV=250.0, kpts=(2, 2, 2))).label(si)

@@ -51,18 +51,25 @@ _FILELESS_SETUPS = {"ae", "ghost", "hgh", "hgh.sc", "sg15"}
 
 
 # --------------------------------------------------------------------------- calculator
-def prepare_atoms(atoms: Atoms, params: dict[str, Any]) -> Atoms:
+def prepare_atoms(atoms: Atoms, params: dict[str, Any], magmom_muB: float | None = None
+                  ) -> Atoms:
     """A calculator-free copy of ``atoms`` ready for GPAW with keywords ``params``.
 
-    When spin polarization is on, the electron count is odd and the structure
-    carries no initial magnetic moments, one Bohr magneton is spread evenly
-    over the atoms: with smearing, a spin-polarized SCF started from zero
-    moments stays non-magnetic (measured: OH 0.39 eV too high).
+    With a fixed total moment (``magmom_muB``, GPAW's ``fixmagmom``), initial
+    moments adding up to it are spread evenly over the atoms unless the
+    structure's own add up to it. Otherwise, when spin polarization is on, the
+    electron count is odd and the structure carries no initial magnetic
+    moments, one Bohr magneton is spread evenly over the atoms: with smearing,
+    a spin-polarized SCF started from zero moments stays non-magnetic
+    (measured: OH 0.39 eV too high).
     """
     work = atoms.copy()
     work.calc = None
     moments = work.get_initial_magnetic_moments()
-    if params.get("spinpol") and not np.any(moments) \
+    if magmom_muB is not None:
+        if not np.isclose(moments.sum(), magmom_muB):
+            work.set_initial_magnetic_moments(np.full(len(work), magmom_muB / len(work)))
+    elif params.get("spinpol") and not np.any(moments) \
             and needs_spin(work, float(params.get("charge") or 0.0)):
         work.set_initial_magnetic_moments(np.full(len(work), 1.0 / len(work)))
     return work
@@ -114,7 +121,7 @@ class GPAWCalculator(Calculator):
                   system_changes: Sequence[str] = all_changes) -> None:
         super().calculate(atoms, properties, system_changes)
         gpaw, params = self._calculator(self.atoms)
-        work = prepare_atoms(self.atoms, params)
+        work = prepare_atoms(self.atoms, params, self.settings.magmom_muB)
         work.calc = gpaw
         energy = float(work.get_potential_energy(force_consistent=True))
         self.results = {"energy": energy, "free_energy": energy}
@@ -175,7 +182,8 @@ def isolated_atom(settings: GPAWSettings, symbol: str) -> tuple[Atoms, GPAWSetti
     if isinstance(extra.get("poissonsolver"), dict) and "dipolelayer" in extra["poissonsolver"]:
         del extra["poissonsolver"]
     atom = settings.model_copy(update={
-        "charge": 0.0, "spinpol": True, "kpts": (1, 1, 1), "kpt_density_per_A": None,
+        "charge": 0.0, "spinpol": True, "magmom_muB": None, "kpts": (1, 1, 1),
+        "kpt_density_per_A": None,
         "dipole_correction": False, "extra": extra})
     fixed = {**gpaw_parameters(atom, atoms)["occupations"], "fixmagmom": True}
     return atoms, atom.model_copy(update={"extra": {**extra, "occupations": fixed}})

@@ -250,7 +250,7 @@ def resolved_settings(settings: GPAWSettings) -> dict[str, Any]:
         "min_vacuum_A": (p.min_vacuum_A if settings.min_vacuum_A is None
                          else settings.min_vacuum_A),
         "extra": dict(settings.extra),
-    }
+    } | ({} if settings.magmom_muB is None else {"magmom_muB": settings.magmom_muB})
 
 
 def gpaw_parameters(settings: GPAWSettings, atoms: Atoms) -> dict[str, Any]:
@@ -292,6 +292,9 @@ def gpaw_parameters(settings: GPAWSettings, atoms: Atoms) -> dict[str, Any]:
         "maxiter": r["maxiter"],
         "convergence": r["convergence"],
     }
+    if r.get("magmom_muB") is not None:  # the moment seeded by prepare_atoms stays fixed
+        params["spinpol"] = True
+        params["occupations"]["fixmagmom"] = True
     if r["h_A"] is not None:
         params["h"] = r["h_A"]
     if r["dipole_correction"] and atoms.pbc[0] and atoms.pbc[1] and not atoms.pbc[2]:
