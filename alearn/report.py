@@ -257,8 +257,13 @@ def iteration_table(workdir: Path) -> list[dict]:
 
     stages = Stages(workdir)
     db_path, db = open_workdir_dataset(workdir)
+    iterations = stages.iterations()
+    if db is not None and 0 not in iterations:  # initial labels before iter_000/ exists
+        with reading_dataset(db_path):
+            if db.count(iteration=0):
+                iterations = [0, *iterations]
     rows = []
-    for it in stages.iterations():
+    for it in iterations:
         row: dict = {"iteration": it}
         if db is not None:
             with reading_dataset(db_path):

@@ -168,6 +168,19 @@ def test_status_json_for_scripts(tmp_path, capsys):
     assert data["iterations"][2]["rmse_F_meV_A"] is None
 
 
+def test_status_counts_the_initial_labels_before_iteration_0_has_a_folder(tmp_path, capsys):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "campaign.json").write_text(json.dumps({"frozen_digest": "x", "status": "running"}))
+    _dataset(work / "dataset.db")  # labels of iteration 0, still being computed
+    assert not (work / "iter_000").exists()
+    assert main(["status", str(work)]) == 0
+    out = capsys.readouterr().out
+    assert "2 labels (1 failed, 0 pending)" in out.splitlines()[0]
+    assert "no dataset yet" not in out
+    assert out.splitlines()[2].split()[:4] == ["0", "2", "2", "1"]
+
+
 def test_status_without_a_dataset_creates_nothing(tmp_path, capsys):
     work = _workdir(tmp_path, dataset=False)
     before = _files(work)
