@@ -11,7 +11,9 @@ the pipeline's is the candidates over the core-seconds from the first claim
 (reference phases included) to the last stage row. ``mpi_speedup`` is the ratio
 of those spans, one rank over two. ``batched_speedup``: the committee (every member,
 forces and stress) on the relaxed candidates one structure per call, over all of them
-as one graph in one call (best of 5 repeats each).
+as one graph in one call (best of 5 repeats each). ``two_process_ceiling``: the same
+committee evaluations in one process alone and in two at once (throughput ratio; what
+two ranks can gain on this machine at best, 2.0 on ideal hardware).
 
 Prints one JSON line (benchmarks/result_line.py) and writes it to
 benchmarks/results/screening.json; with ``--reduced`` (a few candidates, short MD:
@@ -136,6 +138,43 @@ def batched_speedup(campaign: Path, work: Path, repeats: int = 5) -> dict[str, f
             "batched_structures": len(structures), "batched_speedup": loop / batched}
 
 
+PROBE = """
+import sys, time, torch
+from alearn import load_committee
+from alearn.protocols.screening.store import ScreenStore
+torch.set_num_threads(1)
+atoms = [r.toatoms() for r in ScreenStore(sys.argv[2]).rows(kind="candidate", stage="relax")][0]
+members = load_committee(sys.argv[1]).members
+builder = members.graph_builder()
+members.evaluate(builder.build([atoms]), stress=True)
+t0 = time.perf_counter()
+for _ in range(int(sys.argv[3])):
+    members.evaluate(builder.build([atoms]), stress=True)
+print("probe_s", time.perf_counter() - t0)
+"""
+
+
+def concurrency_ceiling(campaign: Path, work: Path, calls: int = 200) -> dict[str, float]:
+    """What two ranks can gain on this machine at best: the same committee evaluations in
+    one process alone and in two processes at once (throughput ratio, 2.0 = perfect)."""
+    def start() -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-c", PROBE, str(campaign),
+                                 str(work / "screen.db"), str(calls)],
+                                stdout=subprocess.PIPE, text=True,
+                                env={**os.environ, **MPI_ENV})
+
+    def seconds(process: subprocess.Popen) -> float:
+        out = process.communicate()[0]
+        return float(next(line.split()[1] for line in out.splitlines()
+                          if line.startswith("probe_s ")))
+
+    alone = seconds(start())
+    pair = [start(), start()]
+    together = max(seconds(p) for p in pair)
+    return {"probe_alone_s": alone, "probe_two_at_once_s": together,
+            "two_process_ceiling": 2 * alone / together}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--campaign", type=Path, required=True,
@@ -154,6 +193,7 @@ def main() -> None:
         run(config, folder / "one", 1)
         one = measure(folder / "one", 1)
         batched = batched_speedup(args.campaign, folder / "one")
+        ceiling = concurrency_ceiling(args.campaign, folder / "one")
         run(config, folder / "two", 2)
         two = measure(folder / "two", 2)
         wall = time.perf_counter() - t0
@@ -162,7 +202,8 @@ def main() -> None:
               **{k: round(v, 6) for k, v in one.items()},
               "span_2_ranks_s": round(two["span_s"], 2),
               "mpi_speedup": round(one["span_s"] / two["span_s"], 3),
-              **{k: round(v, 4) for k, v in batched.items()}, "wall_s": round(wall, 1),
+              **{k: round(v, 4) for k, v in {**batched, **ceiling}.items()},
+              "wall_s": round(wall, 1),
               "cpu_count": os.cpu_count(),
               "load_average_1min": round(os.getloadavg()[0], 2)}
     if args.reduced:
