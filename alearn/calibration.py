@@ -261,15 +261,16 @@ def selection_window(ucfg: UncertaintyConfig, train_marker: dict | None) -> Unce
 
 def validate_and_calibrate(calc, valid: Sequence[Atoms], iter_dir: Path,
                            ucfg: UncertaintyConfig, *, committee_dir: Path | None = None,
-                           report_dir: Path | None = None) -> dict[str, float | str]:
+                           report_dir: Path | None = None, who: str = "committee"
+                           ) -> dict[str, float | str]:
     """After training: validation RMSE and parity plot, the calibration written to
     ``committee_dir/calibration.json`` (default ``iter_dir/committee``), its metrics and
     reliability diagram (``report_dir/reliability.png``, default ``iter_dir/report``).
-    Returns the train marker's metrics."""
+    ``who`` names the committee in the log. Returns the train marker's metrics."""
     committee_dir = committee_dir or iter_dir / "committee"
     report_dir = report_dir or iter_dir / "report"
     every = predict_validation(calc, valid)
-    metrics: dict[str, float | str] = dict(report.validation_metrics(every, report_dir))
+    metrics: dict[str, float | str] = dict(report.validation_metrics(every, report_dir, who=who))
     errors = every.resolved()
     cal, method = fit_calibration(errors, ucfg)
     info = {"method": method, "n_valid_frames": len(errors.n_atoms),

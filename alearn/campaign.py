@@ -333,7 +333,8 @@ class Campaign:
         remove_written(start)
         metrics = validate_and_calibrate(
             state_committee(state, iter_dir, self.cfg), data.valid, iter_dir, self.cfg.uncertainty,
-            committee_dir=out_dir, report_dir=state.report_dir(iter_dir))
+            committee_dir=out_dir, report_dir=state.report_dir(iter_dir),
+            who="committee" if state.name is None else f"committee of state {state.name}")
         return {"n_train": len(data.train), "n_valid": len(data.valid), "member_wall_s": times,
                 "warm_start": previous is not None, **hashes, **metrics}
 

@@ -149,7 +149,8 @@ def label_pending(ds: Dataset, *, oracle: Oracle, oracle_cfg: OracleConfig, orac
     # miss a label another rank has already journaled, and the deals would differ.
     todo = workers.bcast(_to_label(ds, journal, selection) if workers.is_writer else None)
     if todo:
-        log.info("labeling %d structures with %s", len(todo), oracle.name)
+        log.info("labeling %d structures with %s%s", len(todo), oracle.name,
+                 f" in state {selection['state']}" if "state" in selection else "")
         in_process = oracle_cfg.isolation == "inline"
         group = oracle_cfg.ranks_per_label if in_process else 1
         progress = LabelProgress(len(workers.assigned(len(todo), group_size=group)),

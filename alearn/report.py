@@ -70,10 +70,12 @@ def log_to_file(path: Path, *, enabled: bool = True) -> Iterator[None]:
 ZERO_FORCE_eV_A = 1e-6
 
 
-def validation_metrics(errors: ValidationErrors, out_dir: Path) -> dict[str, Any]:
+def validation_metrics(errors: ValidationErrors, out_dir: Path, *, who: str = "committee"
+                       ) -> dict[str, Any]:
     """RMSE of a committee(-based) calculator against ``REF_*`` on the validation
     frames (from :func:`alearn.calibration.predict_validation`), and force parity
-    plots (``parity_forces.png``; per element: ``parity_forces_by_element.png``).
+    plots (``parity_forces.png``; per element: ``parity_forces_by_element.png``);
+    ``who`` names the committee in the log.
 
     Returns
     -------
@@ -92,7 +94,7 @@ def validation_metrics(errors: ValidationErrors, out_dir: Path) -> dict[str, Any
         "rmse_energy_meV_atom": 1000 * float(np.sqrt(np.mean(np.square(de)))),
         "rmse_forces_meV_A": 1000 * float(np.sqrt(np.mean((ref - pred) ** 2)))
         if informative else float("nan")}
-    log.info("committee validation on %d frames: RMSE E %.3g meV/atom, F %s", len(de),
+    log.info("%s validation on %d frames: RMSE E %.3g meV/atom, F %s", who, len(de),
              metrics["rmse_energy_meV_atom"], f"{metrics['rmse_forces_meV_A']:.3g} meV/Å"
              if informative else "n/a (every reference force is zero)")
     plots.save(plots.parity_figure(ref, pred, np.repeat(errors.forces_std, 3),
