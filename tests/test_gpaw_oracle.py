@@ -319,6 +319,26 @@ def test_a_state_with_two_unpaired_electrons_keeps_its_fixed_moment():
 
 
 @pytest.mark.gpaw
+def test_a_molecule_that_drifted_to_the_cell_face_is_labeled_centred():
+    """A cluster drifts in MD; GPAW refuses atoms at a non-periodic face, so the label is
+    computed with the atoms centred in the same cell: same forces, energy within the
+    grid's egg-box effect."""
+    from alearn.methods.gpaw import GPAWCalculator
+
+    water = _water(vacuum=3.0)
+    drifted = water.copy()
+    drifted.positions[:, 2] += 2.9  # 0.1 Å from the upper face along z
+    assert prepare_atoms(drifted, {}).positions == pytest.approx(water.positions)
+    energies, forces = [], []
+    for atoms in (water, drifted):
+        calc = GPAWCalculator(GPAWSettings(mode="lcao", min_vacuum_A=2.0))
+        energies.append(calc.get_potential_energy(atoms.copy()))
+        forces.append(calc.get_forces(atoms.copy()))
+    assert energies[1] == pytest.approx(energies[0], abs=1e-6)
+    assert forces[1] == pytest.approx(forces[0], abs=1e-6)
+
+
+@pytest.mark.gpaw
 def test_label_bulk_has_stress():
     si = bulk("Si", "diamond", a=5.43)
     label = GPAWOracle(GPAWSettings(preset="bulk", ecut_eV=250.0, kpts=(2, 2, 2))).label(si)

@@ -55,6 +55,11 @@ def prepare_atoms(atoms: Atoms, params: dict[str, Any], magmom_muB: float | None
                   ) -> Atoms:
     """A calculator-free copy of ``atoms`` ready for GPAW with keywords ``params``.
 
+    Along non-periodic axes the atoms are centred in the cell (the cell is kept): a
+    molecule or cluster drifts in MD (a Langevin thermostat does not conserve
+    momentum) and GPAW refuses atoms near a non-periodic cell face; the energy and
+    forces do not depend on the translation, up to the grid's egg-box effect.
+
     With a fixed total moment (``magmom_muB``, GPAW's ``fixmagmom``), initial
     moments adding up to it are spread evenly over the atoms unless the
     structure's own add up to it. Otherwise, when spin polarization is on, the
@@ -65,6 +70,8 @@ def prepare_atoms(atoms: Atoms, params: dict[str, Any], magmom_muB: float | None
     """
     work = atoms.copy()
     work.calc = None
+    for axis in np.flatnonzero(~work.pbc):
+        work.center(axis=int(axis))
     moments = work.get_initial_magnetic_moments()
     if magmom_muB is not None:
         if not np.isclose(moments.sum(), magmom_muB):
