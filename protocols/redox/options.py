@@ -39,6 +39,11 @@ class TIOptions:
         Start each window from the last frame (positions and momenta) of the
         window before it (λ ascending), which shortens equilibration; False:
         every window starts from the given structure.
+    max_spread_eV_A
+        A window whose committees' larger force spread exceeds this on any
+        production frame is flagged as extrapolating (its ⟨ΔE⟩_λ is not to be
+        trusted; its frames belong in the campaign's data); the campaign's
+        ``uncertainty.hi`` is the natural value. None: no check.
     """
 
     md: MDOptions
@@ -48,6 +53,7 @@ class TIOptions:
     n_blocks: int = 5
     linearity_alpha: float = 0.01
     chain: bool = True
+    max_spread_eV_A: float | None = 1.0
 
     def __post_init__(self) -> None:
         production = self.md.n_steps - self.equilibration_steps

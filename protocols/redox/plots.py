@@ -22,7 +22,8 @@ _DPI = 130
 def energy_gap_figure(ti: TIResult, *, exact: Callable[[np.ndarray], np.ndarray] | None = None
                       ) -> Figure:
     """⟨ΔE⟩_λ ± one standard error at every window, the weighted straight line (linear
-    response) with its χ² verdict, the Gauss–Legendre nodes marked, and ΔA.
+    response) with its χ² verdict, the Gauss–Legendre nodes marked, the windows where
+    the committees extrapolate crossed out, and ΔA.
 
     Parameters
     ----------
@@ -42,6 +43,10 @@ def energy_gap_figure(ti: TIResult, *, exact: Callable[[np.ndarray], np.ndarray]
     if (~at_node).any():
         ax.errorbar(lam[~at_node], gap[~at_node], yerr=err[~at_node], fmt="s", capsize=3,
                     label="end points")
+    flagged = np.isin(np.round(lam, 9), np.round(ti.extrapolating, 9))
+    if flagged.any():
+        ax.plot(lam[flagged], gap[flagged], "x", ms=12, mew=2, color="C3",
+                label=f"committees extrapolate (spread > {ti.max_spread_eV_A:g} eV/Å)")
     grid = np.linspace(0.0, 1.0, 101)
     verdict = "linear" if ti.linear_response else "NOT linear"
     ax.plot(grid, ti.fit.at(grid), "--", lw=1,

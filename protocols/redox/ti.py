@@ -69,6 +69,9 @@ class TIResult:
         (⟨ΔE⟩_0 + ⟨ΔE⟩_1)/2, ΔA in linear response (None without end points).
     fit
         The straight line through all windows and its χ² test (``fit.linear``).
+    max_spread_eV_A
+        The committee spread above which a window counts as extrapolating
+        (:attr:`TIOptions.max_spread_eV_A`; None: not checked).
     """
 
     temperature_K: float
@@ -81,6 +84,16 @@ class TIResult:
     reorganisation_eV: Estimate | None
     dA_linear_eV: Estimate | None
     fit: LinearFit
+    max_spread_eV_A: float | None = None
+
+    @property
+    def extrapolating(self) -> tuple[float, ...]:
+        """λ of the windows where the committees' force spread exceeded
+        ``max_spread_eV_A``: the models extrapolate there."""
+        if self.max_spread_eV_A is None:
+            return ()
+        return tuple(w.lam for w in self.windows if w.max_force_std_eV_A is not None
+                     and w.max_force_std_eV_A > self.max_spread_eV_A)
 
     @property
     def linear_response(self) -> bool:
@@ -102,7 +115,8 @@ class TIResult:
         return to_jsonable({"temperature_K": self.temperature_K, "dA_eV": self.dA_eV.to_dict(),
                             **opt, "linear_response": self.linear_response,
                             "fit": self.fit.to_dict(), "nodes": self.nodes,
-                            "weights": self.weights,
+                            "weights": self.weights, "max_spread_eV_A": self.max_spread_eV_A,
+                            "extrapolating": list(self.extrapolating),
                             "windows": [w.to_dict() for w in self.windows]})
 
     @classmethod
@@ -114,7 +128,8 @@ class TIResult:
                    tuple(WindowResult.from_dict(w) for w in d["windows"]),
                    np.asarray(d["nodes"], dtype=float), np.asarray(d["weights"], dtype=float),
                    Estimate.from_dict(d["dA_eV"]), est("vertical_ox_eV"), est("vertical_red_eV"),
-                   est("reorganisation_eV"), est("dA_linear_eV"), LinearFit.from_dict(d["fit"]))
+                   est("reorganisation_eV"), est("dA_linear_eV"), LinearFit.from_dict(d["fit"]),
+                   d.get("max_spread_eV_A"))
 
     def write_json(self, path: str | os.PathLike) -> Path:
         """Write :meth:`to_dict` atomically; returns the path."""
@@ -123,15 +138,21 @@ class TIResult:
 
     def summary(self) -> str:
         """A plain-text table of the windows and the results."""
-        rows = [[f"{w.lam:.4f}", f"{w.gap_eV:.4f}", f"{w.gap_std_eV:.3f}", str(w.n_frames)]
+        rows = [[f"{w.lam:.4f}", f"{w.gap_eV:.4f}", f"{w.gap_std_eV:.3f}", str(w.n_frames),
+                 "-" if w.max_force_std_eV_A is None else f"{w.max_force_std_eV_A:.3g}"]
                 for w in self.windows]
-        lines = [format_table(rows, ["λ", "⟨ΔE⟩ (eV)", "σ(ΔE) (eV)", "frames"]),
+        lines = [format_table(rows, ["λ", "⟨ΔE⟩ (eV)", "σ(ΔE) (eV)", "frames",
+                                     "max F spread (eV/Å)"]),
                  f"ΔA = {self.dA_eV:.4f} eV ({len(self.nodes)} Gauss–Legendre nodes)"]
         if self.reorganisation_eV is not None:
             lines.append(f"vertical gaps: λ=0 {self.vertical_ox_eV:.4f} eV, λ=1 "
                          f"{self.vertical_red_eV:.4f} eV; reorganisation energy "
                          f"{self.reorganisation_eV:.4f} eV; linear response ΔA "
                          f"{self.dA_linear_eV:.4f} eV")
+        if self.extrapolating:
+            lines.append(f"the committees EXTRAPOLATE in the windows at λ = "
+                         f"{', '.join(f'{x:.4f}' for x in self.extrapolating)} (force spread "
+                         f"above {self.max_spread_eV_A:g} eV/Å): ΔA is not to be trusted")
         verdict = "linear" if self.linear_response else "NOT linear"
         lines.append(f"⟨ΔE⟩_λ is {verdict} within its errors (χ² = {self.fit.chi2:.1f} for "
                      f"{self.fit.dof} dof, p = {self.fit.p_value:.3g})")
@@ -196,5 +217,12 @@ def integrate_windows(windows: Sequence[WindowResult], options: TIOptions) -> TI
         log.warning("⟨ΔE⟩_λ is not linear in λ within its errors (χ² p = %.3g): linear "
                     "response does not hold; trust the quadrature, not the end-point "
                     "average", fit.p_value)
-    return TIResult(options.md.temperature_K, tuple(sorted(windows, key=lambda w: w.lam)),
-                    nodes, weights, dA, v0, v1, reorg, linear, fit)
+    result = TIResult(options.md.temperature_K, tuple(sorted(windows, key=lambda w: w.lam)),
+                      nodes, weights, dA, v0, v1, reorg, linear, fit, options.max_spread_eV_A)
+    for w in result.windows:
+        if w.lam in result.extrapolating:
+            log.warning("window λ = %.4f: the committees' force spread reached %.3g eV/Å "
+                        "(above %g): the models extrapolate there; add its frames to the "
+                        "campaign's data before trusting ΔA", w.lam, w.max_force_std_eV_A,
+                        options.max_spread_eV_A)
+    return result

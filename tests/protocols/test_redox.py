@@ -12,6 +12,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
 from ase.io import read
 from ase.io.trajectory import Trajectory
 
@@ -146,6 +147,42 @@ def test_interrupted_windows_are_resumed(equal_wells, tmp_path):
     assert within(again.dA_eV, model.dA_eV(T))
     assert json.loads((work / "ti.json").read_text())["dA_eV"] == again.dA_eV.to_dict()
     assert TIResult.from_dict(again.to_dict()).to_dict() == again.to_dict()
+
+
+class _WithSpread(Calculator):
+    """A state's calculator that reports a committee's spread (``forces_std``) too."""
+
+    implemented_properties = ["energy", "free_energy", "forces", "energy_std", "forces_std"]
+
+    def __init__(self, inner, spread_eV_A: float) -> None:
+        super().__init__()
+        self.inner, self.spread = inner, spread_eV_A
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        energy = self.inner.get_potential_energy(self.atoms)
+        self.results = {"energy": energy, "free_energy": energy,
+                        "forces": self.inner.get_forces(self.atoms), "energy_std": 0.01,
+                        "forces_std": np.full(len(self.atoms), self.spread)}
+
+
+def test_windows_where_the_committees_extrapolate_are_flagged(tmp_path, caplog):
+    model = wells(1.0)
+    ox, red = model.calculators()
+    short = replace(OPTIONS, md=replace(MD, n_steps=400), equilibration_steps=40, n_nodes=1,
+                    n_blocks=4)
+    ti = thermodynamic_integration(model.atoms, _WithSpread(ox, 0.2), _WithSpread(red, 1.5),
+                                   tmp_path, options=short)
+    assert ti.extrapolating == (0.0, 0.5, 1.0)  # the larger spread of the two states
+    assert "EXTRAPOLATE" in ti.summary() and "window λ = 0.5000" in caplog.text
+    assert any("extrapolate" in w for w in redox_potential(ti).warnings)
+    assert TIResult.from_dict(ti.to_dict()).extrapolating == ti.extrapolating
+    assert plot_energy_gap(ti, tmp_path / "gap.png").stat().st_size > 0
+    trusting = thermodynamic_integration(model.atoms, _WithSpread(ox, 0.2),
+                                         _WithSpread(red, 1.5), tmp_path,
+                                         options=replace(short, max_spread_eV_A=2.0))
+    assert trusting.extrapolating == ()
+    assert not any("extrapolate" in w for w in redox_potential(trusting).warnings)
 
 
 def test_too_short_windows_are_refused():
