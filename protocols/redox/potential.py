@@ -239,9 +239,7 @@ def redox_potential(ti: TIResult, *, corrections: Sequence[FEPCorrection] = (),
                      f"effective frames of {c.n_frames}: unreliable" for c in corrections
                      if not c.reliable]
     if ti.extrapolating:
-        warnings.append("the committees extrapolate in the windows at λ = "
-                        f"{', '.join(f'{x:.4f}' for x in ti.extrapolating)} (force spread "
-                        f"above {ti.max_spread_eV_A:g} eV/Å): ΔA is not to be trusted")
+        warnings.append(ti.extrapolation_warning())
     if finite_size is not None:
         value += finite_size.energy_eV
     if not ti.linear_response:

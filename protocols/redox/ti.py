@@ -95,6 +95,14 @@ class TIResult:
         return tuple(w.lam for w in self.windows if w.max_force_std_eV_A is not None
                      and w.max_force_std_eV_A > self.max_spread_eV_A)
 
+    def extrapolation_warning(self) -> str | None:
+        """One line naming the extrapolating windows (None when there are none)."""
+        if not self.extrapolating:
+            return None
+        return (f"the committees extrapolate in the windows at λ = "
+                f"{', '.join(f'{x:.4f}' for x in self.extrapolating)} (force spread above "
+                f"{self.max_spread_eV_A:g} eV/Å): ΔA is not to be trusted")
+
     @property
     def linear_response(self) -> bool:
         """True when ⟨ΔE⟩_λ is a straight line within its errors."""
@@ -150,9 +158,7 @@ class TIResult:
                          f"{self.reorganisation_eV:.4f} eV; linear response ΔA "
                          f"{self.dA_linear_eV:.4f} eV")
         if self.extrapolating:
-            lines.append(f"the committees EXTRAPOLATE in the windows at λ = "
-                         f"{', '.join(f'{x:.4f}' for x in self.extrapolating)} (force spread "
-                         f"above {self.max_spread_eV_A:g} eV/Å): ΔA is not to be trusted")
+            lines.append(self.extrapolation_warning().replace("extrapolate", "EXTRAPOLATE"))
         verdict = "linear" if self.linear_response else "NOT linear"
         lines.append(f"⟨ΔE⟩_λ is {verdict} within its errors (χ² = {self.fit.chi2:.1f} for "
                      f"{self.fit.dof} dof, p = {self.fit.p_value:.3g})")
