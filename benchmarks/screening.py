@@ -108,6 +108,12 @@ def measure(work: Path, ranks: int) -> dict[str, float]:
     return out
 
 
+def relaxed_structures(work: Path) -> list:
+    """The candidates whose relaxation passed in the screen of ``work``."""
+    return [row.toatoms() for row in ScreenStore(work / "screen.db").rows(
+        kind="candidate", stage="relax") if row.get("status") == "passed"]
+
+
 def batched_speedup(campaign: Path, work: Path, repeats: int = 5) -> dict[str, float]:
     """Seconds per structure of the committee one structure per call and all relaxed
     candidates in one call (every member, forces and stress), and their ratio."""
@@ -116,9 +122,7 @@ def batched_speedup(campaign: Path, work: Path, repeats: int = 5) -> dict[str, f
     from alearn import load_committee
 
     torch.set_num_threads(1)
-    store = ScreenStore(work / "screen.db")
-    structures = [row.toatoms() for row in store.rows(kind="candidate", stage="relax")
-                  if row.get("status") == "passed"]
+    structures = relaxed_structures(work)
     members = load_committee(campaign).members
     builder = members.graph_builder()
 
@@ -138,28 +142,30 @@ def batched_speedup(campaign: Path, work: Path, repeats: int = 5) -> dict[str, f
             "batched_structures": len(structures), "batched_speedup": loop / batched}
 
 
-PROBE = """
-import sys, time, torch
-from alearn import load_committee
-from alearn.protocols.screening.store import ScreenStore
-torch.set_num_threads(1)
-atoms = [r.toatoms() for r in ScreenStore(sys.argv[2]).rows(kind="candidate", stage="relax")][0]
-members = load_committee(sys.argv[1]).members
-builder = members.graph_builder()
-members.evaluate(builder.build([atoms]), stress=True)
-t0 = time.perf_counter()
-for _ in range(int(sys.argv[3])):
+def probe(campaign: Path, work: Path, calls: int) -> None:
+    """One process's part of :func:`concurrency_ceiling`: ``calls`` committee evaluations
+    of one relaxed candidate on one thread, timed."""
+    import torch
+
+    from alearn import load_committee
+
+    torch.set_num_threads(1)
+    atoms = relaxed_structures(work)[0]
+    members = load_committee(campaign).members
+    builder = members.graph_builder()
     members.evaluate(builder.build([atoms]), stress=True)
-print("probe_s", time.perf_counter() - t0)
-"""
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        members.evaluate(builder.build([atoms]), stress=True)
+    print("probe_s", time.perf_counter() - t0)
 
 
 def concurrency_ceiling(campaign: Path, work: Path, calls: int = 200) -> dict[str, float]:
     """What two ranks can gain on this machine at best: the same committee evaluations in
     one process alone and in two processes at once (throughput ratio, 2.0 = perfect)."""
     def start() -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-c", PROBE, str(campaign),
-                                 str(work / "screen.db"), str(calls)],
+        return subprocess.Popen([sys.executable, __file__, "--campaign", str(campaign),
+                                 "--probe-work", str(work), "--probe-calls", str(calls)],
                                 stdout=subprocess.PIPE, text=True,
                                 env={**os.environ, **MPI_ENV})
 
@@ -184,7 +190,12 @@ def main() -> None:
     parser.add_argument("--reduced", action="store_true",
                         help="a few candidates and short runs: checks the script, records "
                              "nothing")
+    parser.add_argument("--probe-work", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--probe-calls", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.probe_work:
+        probe(args.campaign, args.probe_work, args.probe_calls)
+        return
     steps = 100 if args.reduced else args.steps
     with tempfile.TemporaryDirectory(prefix="screen-bench-") as tmp:
         folder = Path(tmp)

@@ -169,6 +169,9 @@ def test_screen_and_report_end_to_end(tiny_models, tmp_path):
     assert states["cu"][1:] == ("transport", "passed")
     cu_stab = store.stage_rows("cu")["stability"]
     assert abs(cu_stab.get("e_above_hull_eV_atom")) < 1e-9  # the reference itself
+    # the largest cells are queued first: the 7-atom vacancy cell is claimed last
+    claimed = sorted(store.rows(kind="candidate", stage="relax"), key=lambda row: row.id)
+    assert [row.get("item") for row in claimed][-1] == "cu.V"
     # a second run finds nothing to do
     again = alearn_cli("screen", str(config), "--workdir", str(work))
     assert again.returncode == 0 and len(store.rows()) == len(_one_row_per_stage(store))

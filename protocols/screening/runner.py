@@ -9,9 +9,11 @@ that share a PostgreSQL database join the same queue.
 
 Rank 0 holds the work directory's lock, checks the settings against the
 database (one screen per database) and, once, generates the candidates and
-queues them with the reference phases; then all ranks work. The reference
-phases are relaxed first (by whoever claims them); a worker waits for the
-last of them before the stability stage.
+queues them with the reference phases, largest structures first (the costly
+ones start early, so no rank is left with one alone at the end); then all
+ranks work. The reference phases are claimed first (by whoever claims them);
+a worker with none left goes on to candidates and waits for the last
+reference only when a candidate reaches the stability stage.
 
 Work directory::
 
@@ -146,11 +148,17 @@ def _prepare(cfg: ScreenConfig, workdir: Path, store: ScreenStore) -> None:
     refs = [(f"ref.{name}", atoms, "reference") for src in cfg.stages.stability.references
             for name, atoms in read_structures(src, cfg.base_dir)]
     candidates = generate_candidates(cfg.candidates, cfg.base_dir)
-    store.add_items("reference", refs, first_stage="relax")
-    added = store.add_items("candidate", [(c.name, c.atoms, c.origin) for c in candidates],
-                            first_stage="relax")
+    store.add_items("reference", _largest_first(refs), first_stage="relax")
+    added = store.add_items("candidate", _largest_first(
+        [(c.name, c.atoms, c.origin) for c in candidates]), first_stage="relax")
     store.set_info("generated", str(len(candidates)))
     log.info("queued %d candidates and %d reference phases", added, len(refs))
+
+
+def _largest_first(items: list[tuple[str, Atoms, str]]) -> list[tuple[str, Atoms, str]]:
+    """Queue order: the most atoms (the costliest to evaluate) first, generation order
+    among equals."""
+    return sorted(items, key=lambda item: -len(item[1]))
 
 
 class _Worker:
@@ -341,8 +349,9 @@ def run_screen(cfg: ScreenConfig, workdir: Path, *, workers: Workers | None = No
         failure: BaseException | None = None
         try:
             with Heartbeat(screen_location(workdir, cfg), me.owner, cfg.claim.heartbeat_s):
-                worker.wait_for("reference")
+                worker.drain("reference")
                 worker.drain("candidate")
+                worker.wait_for("reference")  # a screen whose candidates never needed them
         except BaseException as err:  # noqa: BLE001 - passed on to every rank below
             failure = err
             with contextlib.suppress(Exception):
