@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,13 @@ def dynamics(atoms: Atoms, campaign: Campaign, temperature_K: float, seed: int):
     return make_dynamics(atoms, spec, rng)
 
 
+def report_progress(what: str, step: int, timestep_fs: float, t0: float) -> None:
+    """One line on stderr at every whole picosecond of ``what``."""
+    if step and step % round(1000 / timestep_fs) == 0:
+        print(f"{what}: {step * timestep_fs / 1000:g} ps, "
+              f"{time.perf_counter() - t0:.0f} s elapsed", file=sys.stderr, flush=True)
+
+
 def _frame(atoms: Atoms) -> Atoms:
     frame = atoms.copy()
     frame.calc = None
@@ -126,6 +134,7 @@ def production(campaign: Campaign, start: Atoms, example: Example, *, ps: float,
     for _ in dyn.irun(int(round(ps * 1000 / dt))):
         if dyn.nsteps % every:
             continue
+        report_progress("production MD", dyn.nsteps, dt, t0)
         unc = from_results(atoms.calc.results, len(atoms), relative_eps=ucfg.relative_eps_eV_A)
         value = metric_value(unc.as_info(), ucfg)
         spread.append(value)
@@ -165,10 +174,11 @@ def reference_md(campaign: Campaign, start: Atoms, example: Example, *, ps: floa
     atoms = start.copy()
     atoms.calc = oracle_calculator(campaign)
     dyn = dynamics(atoms, campaign, example.temperature_K, seed)
-    frames = []
-    for _ in dyn.irun(int(round(ps * 1000 / campaign.cfg.systems[0].md.timestep_fs))):
+    frames, dt, t0 = [], campaign.cfg.systems[0].md.timestep_fs, time.perf_counter()
+    for _ in dyn.irun(int(round(ps * 1000 / dt))):
         if dyn.nsteps % every == 0:
             frames.append(_frame(atoms))
+            report_progress("reference MD", dyn.nsteps, dt, t0)
     return frames
 
 
