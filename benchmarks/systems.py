@@ -46,7 +46,9 @@ from alearn.exploration import WalkerSpec, make_dynamics
 from alearn.methods import method, section
 from alearn.protocols.trajectory import unwrap_positions
 from alearn.protocols.transport.correlations import msd_sum
+from alearn.state import read_json
 from alearn.uncertainty import broken_structure, from_results, metric_value
+from alearn.workdir import STATE_FILE
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -79,7 +81,10 @@ def campaign_figures(campaign: Campaign, *, run: bool) -> dict:
         status, iterations = result.status, result.iterations
     else:
         campaign.validate()
-        status, iterations = "stopped early (as it stands)", max(campaign.stages.iterations())
+        status = read_json(campaign.workdir / STATE_FILE).get("status", "running")
+        if status == "running":
+            status = "stopped early (as it stands)"
+        iterations = max(campaign.stages.iterations())
     split = {"train_s": 0.0, "explore_s": 0.0, "label_s": 0.0, "init_s": 0.0}
     for it in campaign.stages.iterations():
         for stage in ("train", "explore", "label", "init"):
