@@ -43,7 +43,7 @@ def energy_gap_figure(ti: TIResult, *, exact: Callable[[np.ndarray], np.ndarray]
     if (~at_node).any():
         ax.errorbar(lam[~at_node], gap[~at_node], yerr=err[~at_node], fmt="s", capsize=3,
                     label="end points")
-    flagged = np.isin(np.round(lam, 9), np.round(ti.extrapolating, 9))
+    flagged = np.array([ti.is_extrapolating(w) for w in ti.windows])
     if flagged.any():
         ax.plot(lam[flagged], gap[flagged], "x", ms=12, mew=2, color="C3",
                 label=f"committees extrapolate (spread > {ti.max_spread_eV_A:g} eV/Å)")

@@ -86,14 +86,16 @@ class TIResult:
     fit: LinearFit
     max_spread_eV_A: float | None = None
 
+    def is_extrapolating(self, window: WindowResult) -> bool:
+        """True where the committees' force spread in ``window`` exceeded
+        ``max_spread_eV_A``: the models extrapolate there."""
+        return (self.max_spread_eV_A is not None and window.max_force_std_eV_A is not None
+                and window.max_force_std_eV_A > self.max_spread_eV_A)
+
     @property
     def extrapolating(self) -> tuple[float, ...]:
-        """λ of the windows where the committees' force spread exceeded
-        ``max_spread_eV_A``: the models extrapolate there."""
-        if self.max_spread_eV_A is None:
-            return ()
-        return tuple(w.lam for w in self.windows if w.max_force_std_eV_A is not None
-                     and w.max_force_std_eV_A > self.max_spread_eV_A)
+        """λ of the windows where the committees extrapolate (:meth:`is_extrapolating`)."""
+        return tuple(w.lam for w in self.windows if self.is_extrapolating(w))
 
     def extrapolation_warning(self) -> str | None:
         """One line naming the extrapolating windows (None when there are none)."""
@@ -226,7 +228,7 @@ def integrate_windows(windows: Sequence[WindowResult], options: TIOptions) -> TI
     result = TIResult(options.md.temperature_K, tuple(sorted(windows, key=lambda w: w.lam)),
                       nodes, weights, dA, v0, v1, reorg, linear, fit, options.max_spread_eV_A)
     for w in result.windows:
-        if w.lam in result.extrapolating:
+        if result.is_extrapolating(w):
             log.warning("window λ = %.4f: the committees' force spread reached %.3g eV/Å "
                         "(above %g): the models extrapolate there; add its frames to the "
                         "campaign's data before trusting ΔA", w.lam, w.max_force_std_eV_A,
