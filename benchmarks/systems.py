@@ -16,6 +16,9 @@ GFN1-xTB test oracle stands in for DFT):
    ``--reference-ps`` from the same start, same conditions: radial distribution
    functions (first-peak positions, ∫|Δg(r)| dr in Å), the interface's density
    profiles along z (peak positions, ∫|Δρ| dz), the solid's mobile-ion MSD.
+   The reference run does not depend on the committee: it is kept in the
+   campaign's workdir and reused (``--reference-only`` runs just that, e.g.
+   beside the campaign while it is still learning).
 
 Prints one JSON line ``{"systems": [...]}`` and writes it to
 ``benchmarks/results/systems.json``, keeping the entries of the examples not run
@@ -38,6 +41,7 @@ from ase import Atoms
 from ase.constraints import FixCom
 from ase.data import atomic_numbers
 from ase.geometry.rdf import get_rdf
+from ase.io import read, write
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from result_line import RESULTS, emit
 
@@ -173,6 +177,26 @@ def heldout_errors(campaign: Campaign, frames: list[Atoms], n: int) -> dict:
             "energy_rmse_meV_atom": 1000 * float(np.sqrt(np.mean(np.square(de))))}
 
 
+def reference_frames(campaign: Campaign, start: Atoms, example: Example, *, ps: float,
+                     every: int, seed: int) -> tuple[list[Atoms], dict]:
+    """The frames of :func:`reference_md` and its record (``ps``, ``wall_s``, ``file``).
+
+    Kept in the campaign's workdir (``reference_md_<T>K_<ps>ps_every<n>_seed<s>.extxyz``,
+    written once the run is complete) and reused: the reference does not depend on the
+    committee, so a later committee, or a judgement after the campaign has gone on, is
+    compared with the same run without paying for it again."""
+    path = campaign.workdir / (f"reference_md_{example.temperature_K:g}K_{ps:g}ps_"
+                               f"every{every}_seed{seed}.extxyz")
+    if path.is_file():
+        return read(path, index=":"), {"ps": ps, "wall_s": None, "file": path.name}
+    t0 = time.perf_counter()
+    frames = reference_md(campaign, start, example, ps=ps, every=every, seed=seed)
+    tmp = path.with_suffix(".part.extxyz")
+    write(tmp, frames)
+    tmp.replace(path)
+    return frames, {"ps": ps, "wall_s": round(time.perf_counter() - t0), "file": path.name}
+
+
 def reference_md(campaign: Campaign, start: Atoms, example: Example, *, ps: float, every: int,
                  seed: int) -> list[Atoms]:
     """MD directly on the oracle (the reference method), same conditions."""
@@ -262,6 +286,12 @@ def msd_comparison(model: list[Atoms], reference: list[Atoms], symbol: str, fram
 def judge(name: str, workdir: Path, args: argparse.Namespace) -> dict:
     example = EXAMPLES[name]
     campaign = Campaign(REPO / "examples" / name / "campaign_xtb.yaml", workdir)
+    if args.reference_only:
+        campaign.validate()
+        _, record = reference_frames(campaign, campaign.starts[campaign.cfg.systems[0].name],
+                                     example, ps=args.reference_ps, every=args.sample_every,
+                                     seed=2)
+        return {"name": name, "reference_md": record}
     entry = {"name": name, "measured": time.strftime("%Y-%m-%d"),
              **campaign_figures(campaign, run=not args.as_is)}
     start = campaign.starts[campaign.cfg.systems[0].name]
@@ -271,10 +301,9 @@ def judge(name: str, workdir: Path, args: argparse.Namespace) -> dict:
                  stable_ps=run["stable_ps"], stop_event=run["event"],
                  max_spread=run["max_spread"], committee_ms_per_step=round(run["ms_per_step"], 1))
     entry.update(heldout_errors(campaign, run["frames"], args.heldout))
-    t0 = time.perf_counter()
-    ref = reference_md(campaign, start, example, ps=args.reference_ps, every=args.sample_every,
-                       seed=2)
-    entry["reference_md"] = {"ps": args.reference_ps, "wall_s": round(time.perf_counter() - t0)}
+    ref, entry["reference_md"] = reference_frames(campaign, start, example,
+                                                  ps=args.reference_ps,
+                                                  every=args.sample_every, seed=2)
     entry["rdf"] = rdf_comparison(run["frames"], ref, example.pairs)
     if example.profile_species:
         entry["z_profiles"] = profile_comparison(run["frames"], ref, example.profile_species)
@@ -294,8 +323,14 @@ def main() -> None:
     parser.add_argument("--sample-every", type=int, default=20, help="MD steps between frames")
     parser.add_argument("--as-is", action="store_true",
                         help="do not run the campaign on: judge its latest committee")
+    parser.add_argument("--reference-only", action="store_true",
+                        help="only run (and keep) the reference MD, e.g. while the campaign "
+                             "runs; prints its record, writes no results")
     args = parser.parse_args()
     entry = judge(args.example, args.workdir, args)
+    if args.reference_only:
+        print(json.dumps(entry))
+        return
     previous = RESULTS / "systems.json"
     others = json.loads(previous.read_text())["systems"] if previous.is_file() else []
     emit({"systems": [e for e in others if e["name"] != entry["name"]] + [entry]}, __file__)
