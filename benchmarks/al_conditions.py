@@ -14,23 +14,34 @@ from alearn.config import CampaignConfig
 from alearn.exploration import WalkerSpec, run_walker
 from alearn.seeding import derive_seed
 
-#: rare-event criterion: a water has left Li's first shell (Li–O > FIRST_SHELL_A, while at
-#: the start all three are at 1.95 Å) but not flown off (every Li–O ≤ MAX_LI_O_A)
+#: rare-event criterion: a water of Li's first shell at the start (O within START_SHELL_A)
+#: has left it (Li–O > FIRST_SHELL_A) but not flown off (every such Li–O ≤ MAX_LI_O_A)
+START_SHELL_A = 2.3
 FIRST_SHELL_A = 2.6
 MAX_LI_O_A = 4.5
 
 
-def li_o_distances(atoms: Atoms) -> np.ndarray:
-    """(n_O,) distances (Å) from the (single) Li to each O."""
+def li_o_distances(atoms: Atoms, oxygens: np.ndarray | None = None) -> np.ndarray:
+    """Distances (Å, minimum image along periodic axes) from the (single) Li to
+    ``oxygens`` (indices; default every O)."""
     li = np.flatnonzero(atoms.numbers == 3)[0]
-    oxygens = np.flatnonzero(atoms.numbers == 8)
+    if oxygens is None:
+        oxygens = np.flatnonzero(atoms.numbers == 8)
     return atoms.get_distances(li, oxygens, mic=atoms.pbc.any())
 
 
-def is_rare_event(atoms: Atoms) -> bool:
-    """A water leaving the first shell: Li–O coordination (O within ``FIRST_SHELL_A``)
-    below the number of O, with every O still within ``MAX_LI_O_A`` of Li."""
-    d = li_o_distances(atoms)
+def first_shell(start: Atoms) -> np.ndarray:
+    """Indices of the O within ``START_SHELL_A`` of Li in ``start`` (Li's first shell)."""
+    oxygens = np.flatnonzero(start.numbers == 8)
+    return oxygens[li_o_distances(start, oxygens) <= START_SHELL_A]
+
+
+def is_rare_event(atoms: Atoms, shell: np.ndarray | None = None) -> bool:
+    """A water leaving Li's first shell: some O of ``shell`` (the start's first shell,
+    :func:`first_shell`; default every O, as in a cluster) beyond ``FIRST_SHELL_A``
+    while every one is still within ``MAX_LI_O_A``. In a periodic electrolyte the
+    criterion follows the start's shell waters only, not the bulk around them."""
+    d = li_o_distances(atoms, shell)
     return bool(np.any(d > FIRST_SHELL_A) and np.all(d <= MAX_LI_O_A))
 
 
@@ -68,7 +79,7 @@ def md_stability(calc, cfg: CampaignConfig, start: Atoms, *, walkers: int, steps
 
 
 def plot_learning_curves(path: Path, main: dict, others: dict[str, tuple[list, list]],
-                         main_name: str) -> None:
+                         main_name: str, title: str) -> None:
     """Left: force RMSE on the main set vs oracle calls (active seeds, random draws, the
     AIMD route). Right: active vs random on the other test sets vs labels."""
     import matplotlib
@@ -97,7 +108,7 @@ def plot_learning_curves(path: Path, main: dict, others: dict[str, tuple[list, l
         _plain_log_axes(ax)
         ax.set_ylabel("force RMSE, committee mean (meV/Å)")
         ax.legend(fontsize=7)
-    fig.suptitle("Li+(H2O)3, GFN2-xTB oracle, committee of 4 MACE")
+    fig.suptitle(title)
     fig.tight_layout()
     _save(fig, path)
 

@@ -1,18 +1,28 @@
 """Active learning vs random frames vs ab initio MD: oracle calls to a force-RMSE target,
 errors beyond the walkers' conditions, MD stability and calibration.
 
-System: Li+(H2O)3 (charge +1), oracle GFN2-xTB (a *test oracle*, so the
-benchmark runs on 2 cores).
+Systems (``--system``; the oracle is xTB, a *test oracle*, so the benchmark runs on
+2 cores):
+
+* ``cluster``: Li+(H2O)3 (charge +1), GFN2-xTB, the demo campaign (committee of 4 small
+  MACE models, walkers at 300 and 400 K);
+* ``electrolyte``: Li+ F- in 16 waters, 8.6 Å periodic box (50 atoms), GFN1-xTB, the
+  electrolyte example's campaign (examples/electrolyte/campaign_xtb.yaml: committee of
+  3, walkers at 330, 360 and 400 K, MD bootstrap). Its MD lengths are shorter (xTB costs
+  about 25x more per step than on the cluster): see ``SYSTEMS``.
+
+What is compared:
 
 * **Held-out test sets** (xTB Langevin MD, never trained on): the main set is six
-  trajectories in the walkers' range, two each at 300, 350 and 400 K; two each at
-  +150 K and +250 K above the hottest walker; and a **rare-event** set: frames of xTB MD
-  at 1000 K in which a water has left Li's first shell (some Li–O > 2.6 Å, all
-  Li–O ≤ 4.5 Å; at the start all three are 1.95 Å), see al_conditions.is_rare_event.
-* **Active learning**: the demo campaign (committee of 4 small MACE models, walkers at
-  300 and 400 K that go on from where they stopped, FPS from the trust window), run for
-  ``--seeds`` campaign seeds; committee-mean force RMSE after every iteration vs labels
-  (bootstrap + selected, validation included) = oracle calls.
+  trajectories in the walkers' range (the cluster: two each at 300, 350 and 400 K; the
+  electrolyte: two at each walker temperature); two each at +150 K and +250 K above the
+  hottest walker; and a **rare-event** set: frames of xTB MD at 1000 K in which a water of
+  Li's first shell at the start has left it (Li–O > 2.6 Å) but is still within 4.5 Å, see
+  al_conditions.is_rare_event.
+* **Active learning**: the system's campaign (walkers that go on from where they stopped,
+  FPS from the trust window), run for ``--seeds`` campaign seeds; committee-mean force
+  RMSE after every iteration vs labels (bootstrap + selected, validation included) =
+  oracle calls.
 * **Random** (``--draws`` runs): the campaign's loop with random selection. The same
   bootstrap labels and first committee (of the first seed's campaign), then per iteration
   ``max_selected`` frames drawn at random from plain xTB MD at the walkers' temperatures,
@@ -29,11 +39,13 @@ on every test set (``per_condition``); MD stability of each final committee
 (``--stability-walkers`` x ``--stability-ps`` at the hottest walker temperature, with the
 campaign's walker and stop rules); Spearman of per-atom spread vs error and the
 miscalibration area before/after the stored calibration. Prints one JSON line (written to
-benchmarks/results/al_efficiency.json, except with ``--reduced``) and three plots.
+benchmarks/results/al_efficiency.json, al_efficiency_electrolyte.json for the
+electrolyte, except with ``--reduced``) and three plots.
 ``--reduced`` is an end-to-end check in minutes (2 iterations, few epochs, short MD, one
 draw, tiny stability run): its figures mean nothing and its plots go to ``--workdir``.
 
-    python benchmarks/al_efficiency.py [--workdir DIR] [--iterations N] [--draws N]
+    python benchmarks/al_efficiency.py [--system cluster|electrolyte] [--workdir DIR]
+        [--iterations N] [--draws N]
         [--seeds N] [--aimd-stride N] [--stability-walkers N] [--stability-ps PS]
         [--max-factor F] [--reuse] [--reduced]
 """
@@ -42,6 +54,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import math
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -52,31 +65,33 @@ import numpy as np
 import yaml
 from al_conditions import (
     calibration_quality,
+    first_shell,
     is_rare_event,
     md_stability,
     plot_learning_curves,
     plot_stability,
 )
 from ase import Atoms
-from ase.io import read
 from learning_curves import force_rmse_meV_A, labels_to_reach, langevin_frames
 from result_line import emit
 
 from alearn import Campaign, report
 from alearn.calculators import CommitteeCalculator
-from alearn.config import XTBSettings, config_from_dict
+from alearn.config import CampaignConfig, XTBSettings, config_from_dict
 from alearn.dataset import row_to_ref_atoms
-from alearn.methods.xtb import make_calculator as xtb_calculator
+from alearn.methods import method, section
 from alearn.parallel import Workers
 from alearn.seeding import derive_seed
 from alearn.selection import assign_splits
-from alearn.training import CommitteeData, committee_calculator, train_committee
+from alearn.training import (
+    CommitteeData,
+    committee_calculator,
+    stress_in_loss,
+    train_committee,
+)
 
-DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo"
-XTB = XTBSettings(method="GFN2-xTB", charge=1.0)
-MAIN = "300-400 K"  # the test set of the walkers' range
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 RARE = "rare events"
-BASE_SEED = 2026  # the demo's seed; further seeds are BASE_SEED + k
 
 
 @dataclass(frozen=True)
@@ -89,18 +104,55 @@ class Scale:
     rare_runs: int = 4
     rare_steps: int = 4000
     rare_temperature_K: float = 1000.0
-    walker_steps: int | None = None  # None: the demo's
-    epochs: tuple[int, int] | None = None  # (max_num_epochs, warm_start_epochs); None: demo
+    walker_steps: int | None = None  # None: the campaign's
+    epochs: tuple[int, int] | None = None  # (max_num_epochs, warm_start_epochs); None: its
 
 
-REDUCED = Scale(test_steps=200, pool_steps=400, rare_runs=1, rare_steps=1500,
-                walker_steps=100, epochs=(4, 2))
+@dataclass(frozen=True)
+class System:
+    """One system of the benchmark: its campaign, oracle, main test set and MD lengths."""
+
+    label: str  # as the result line and the plots name it
+    config: Path  # the campaign (structure, walkers, committee, seed)
+    main_temperatures_K: tuple[float, ...]  # one held-out trajectory each
+    scale: Scale
+    reduced: Scale
+    oracle: dict | None = None  # replaces the campaign's oracle section (None: keeps it)
+    results_name: str = "al_efficiency"  # benchmarks/results/<results_name>.json
+
+    @property
+    def main(self) -> str:
+        """The name of the main test set (the walkers' range)."""
+        return f"{min(self.main_temperatures_K):.0f}-{max(self.main_temperatures_K):.0f} K"
 
 
-def al_config(max_iterations: int, seed: int, scale: Scale) -> dict:
-    cfg = yaml.safe_load((DEMO / "campaign.yaml").read_text())
-    cfg["seed"] = seed
-    cfg["oracle"] = {"kind": "xtb", "xtb": XTB.model_dump(), "isolation": "inline"}
+SYSTEMS = {
+    "cluster": System(
+        label="Li+(H2O)3", config=EXAMPLES / "demo" / "campaign.yaml",
+        main_temperatures_K=(350, 300, 400, 350, 300, 400), scale=Scale(),
+        reduced=Scale(test_steps=200, pool_steps=400, rare_runs=1, rare_steps=1500,
+                      walker_steps=100, epochs=(4, 2)),
+        oracle={"kind": "xtb", "isolation": "inline",
+                "xtb": XTBSettings(method="GFN2-xTB", charge=1.0).model_dump()}),
+    # 50 atoms: xTB MD costs ~0.5 s a step here, so the held-out and pool MD are shorter
+    "electrolyte": System(
+        label="Li+F- + 16 H2O (8.6 Å periodic box)",
+        config=EXAMPLES / "electrolyte" / "campaign_xtb.yaml",
+        main_temperatures_K=(330, 360, 400, 330, 360, 400),
+        scale=Scale(test_steps=600, test_interval=20, pool_steps=1000, rare_runs=2,
+                    rare_steps=2000),
+        reduced=Scale(test_steps=40, test_interval=10, pool_steps=140, rare_runs=1,
+                      rare_steps=200, walker_steps=40, epochs=(4, 2)),
+        results_name="al_efficiency_electrolyte"),
+}
+
+
+def al_config(system: System, max_iterations: int, seed_offset: int, scale: Scale) -> dict:
+    """The system's campaign, seed + ``seed_offset``, run for ``max_iterations``."""
+    cfg = yaml.safe_load(system.config.read_text())
+    cfg["seed"] += seed_offset
+    if system.oracle is not None:
+        cfg["oracle"] = system.oracle
     cfg["stop"] = {"accurate_ratio": 1.0, "max_iterations": max_iterations}
     md = cfg["systems"][0]["md"]
     md["start_from"] = "previous"  # walkers explore on, as in a long run
@@ -112,19 +164,22 @@ def al_config(max_iterations: int, seed: int, scale: Scale) -> dict:
     return cfg
 
 
-def xtb_md(start: Atoms, *, temperature_K: float, steps: int, interval: int, seed: int
-           ) -> list[Atoms]:
-    """Frames of Langevin MD on GFN2-xTB, labeled with REF_energy/REF_forces."""
-    return langevin_frames(start, xtb_calculator(XTB), temperature_K=temperature_K,
-                           steps=steps, interval=interval, seed=seed)
+def oracle_md(cfg: CampaignConfig, start: Atoms, *, temperature_K: float, steps: int,
+              interval: int, seed: int) -> list[Atoms]:
+    """Frames of Langevin MD on the campaign's oracle (a fresh calculator), labeled with
+    REF_energy/REF_forces."""
+    calc = method(cfg.oracle.kind).make_calculator(section(cfg.oracle))
+    return langevin_frames(start, calc, temperature_K=temperature_K, steps=steps,
+                           interval=interval, seed=seed)
 
 
-def active_committees(workdir: Path, max_iterations: int, seed: int, scale: Scale
-                      ) -> tuple[list, Campaign]:
-    """Run (or, when finished, reopen) the campaign; (labels, member models) per training."""
-    cfg = config_from_dict(al_config(max_iterations, seed, scale), source="al_efficiency",
-                           base_dir=DEMO)
-    campaign = Campaign(cfg, workdir)
+def active_committees(system: System, workdir: Path, max_iterations: int, seed_offset: int,
+                      scale: Scale) -> tuple[list, Campaign]:
+    """Run (or, when finished, reopen) the campaign in ``workdir/active_seed<seed>``;
+    (labels, member models) per training."""
+    cfg = config_from_dict(al_config(system, max_iterations, seed_offset, scale),
+                           source="al_efficiency", base_dir=system.config.parent)
+    campaign = Campaign(cfg, workdir / f"active_seed{cfg.seed}")
     campaign.run()
     stages = campaign.stages
     committees = []
@@ -169,7 +224,8 @@ def grown_chain(campaign: Campaign, frames: Iterator[Atoms], rng: np.random.Gene
                                                      at_least_one=False)):
             (valid if split == "valid" else train).append(frame)
         data = CommitteeData(train=train, valid=valid, atomic_numbers=campaign.atomic_numbers,
-                             has_stress=False, target=campaign.target, e0s=campaign.e0s)
+                             has_stress=stress_in_loss(cfg, campaign.starts.values()),
+                             target=campaign.target, e0s=campaign.e0s)
         models, _ = train_committee(cfg.committee, data, out_dir=out_dir / f"iter_{it:03d}",
                                     seed=cfg.seed, iteration=it, previous=models,
                                     workers=Workers())
@@ -197,22 +253,25 @@ def aimd_oracle_calls(n_boot: int, added: list[Atoms]) -> int:
     return n_boot + sum(last.values())
 
 
-def test_sets(start: Atoms, hottest_K: float, scale: Scale) -> dict[str, list[Atoms]]:
-    """Held-out xTB trajectories (never trained on): the walkers' range 300-400 K, two
-    per temperature (main); two each at +150 K and +250 K; the rare-event frames."""
+def test_sets(system: System, cfg: CampaignConfig, start: Atoms, hottest_K: float,
+              scale: Scale) -> dict[str, list[Atoms]]:
+    """Held-out oracle trajectories (never trained on): one per main temperature (the
+    walkers' range); two each at +150 K and +250 K; the rare-event frames (a water of
+    the start's first shell leaving it)."""
     def run(temperature_K: float, seed: int, steps: int = scale.test_steps,
             interval: int = scale.test_interval) -> list[Atoms]:
-        return xtb_md(start, temperature_K=temperature_K, steps=steps, interval=interval,
-                      seed=seed)
+        return oracle_md(cfg, start, temperature_K=temperature_K, steps=steps,
+                         interval=interval, seed=seed)
 
-    sets = {MAIN: [frame for k, t in enumerate((350, 300, 400, 350, 300, 400))
-                   for frame in run(t, 101 + k)]}
+    shell = first_shell(start)
+    sets = {system.main: [frame for k, t in enumerate(system.main_temperatures_K)
+                          for frame in run(t, 101 + k)]}
     for k, delta in enumerate((150, 250)):
         sets[f"+{delta} K ({hottest_K + delta:.0f} K)"] = [
             frame for j in range(2) for frame in run(hottest_K + delta, 551 + 100 * k + j)]
     sets[RARE] = [frame for j in range(scale.rare_runs)
                   for frame in run(scale.rare_temperature_K, 901 + j, scale.rare_steps, 10)
-                  if is_rare_event(frame)]
+                  if is_rare_event(frame, shell)]
     return sets
 
 
@@ -236,8 +295,17 @@ def efficiency(active: list, randoms: list[list], target: float) -> dict:
 
 
 def at_labels(curve: list[tuple[int, float]], n: int) -> float | None:
-    """The curve's RMSE at exactly ``n`` labels (None when it has no such point)."""
-    return next((r for m, r in curve if m == n), None)
+    """The curve's RMSE at ``n`` labels: its (last) point there, else interpolated log-log
+    between the points around ``n`` (a campaign may select fewer than ``max_selected``
+    frames in an iteration, so the routes' label counts need not meet); None outside."""
+    exact = [r for m, r in curve if m == n]
+    if exact:
+        return exact[-1]
+    for (n0, r0), (n1, r1) in zip(curve[:-1], curve[1:]):
+        if n0 < n < n1:
+            frac = (math.log(n) - math.log(n0)) / (math.log(n1) - math.log(n0))
+            return math.exp(math.log(r0) + frac * (math.log(r1) - math.log(r0)))
+    return None
 
 
 def per_condition(active: list, randoms: list[list], quality: dict, n_frames: int) -> dict:
@@ -260,8 +328,9 @@ def curve_points(curve) -> list[list[float]]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--system", choices=sorted(SYSTEMS), default="cluster")
     parser.add_argument("--workdir", type=Path, default=None,
-                        help="default runs/al_efficiency (runs/al_efficiency_reduced)")
+                        help="default runs/<results name> (runs/<results name>_reduced)")
     parser.add_argument("--img-dir", type=Path, default=Path("docs/img"))
     parser.add_argument("--iterations", type=int, default=8)
     parser.add_argument("--draws", type=int, default=3, help="random-selection runs")
@@ -278,7 +347,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="end-to-end check in minutes; does not write the results file")
     args = parser.parse_args(argv)
     if args.workdir is None:
-        args.workdir = Path("runs/al_efficiency_reduced" if args.reduced else "runs/al_efficiency")
+        name = SYSTEMS[args.system].results_name
+        args.workdir = Path(f"runs/{name}_reduced" if args.reduced else f"runs/{name}")
     if args.reduced:
         args.iterations, args.draws, args.seeds = 2, 1, 1
         args.stability_walkers, args.stability_ps = 2, 0.05
@@ -286,14 +356,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def walker_trajectories(start: Atoms, temperatures: list[float], scale: Scale
-                        ) -> list[list[Atoms]]:
-    """Plain xTB MD at the walkers' temperatures, a frame every 10 steps, each frame
+def walker_trajectories(cfg: CampaignConfig, start: Atoms, temperatures: list[float],
+                        scale: Scale) -> list[list[Atoms]]:
+    """Plain oracle MD at the walkers' temperatures, a frame every 10 steps, each frame
     tagged with its ``trajectory`` index (the random pool and the AIMD route)."""
     trajectories = []
     for k, temperature in enumerate(temperatures):
-        frames = xtb_md(start, temperature_K=temperature, steps=scale.pool_steps, interval=10,
-                        seed=202 + k)
+        frames = oracle_md(cfg, start, temperature_K=temperature, steps=scale.pool_steps,
+                           interval=10, seed=202 + k)
         for frame in frames:
             frame.info["trajectory"] = k
         trajectories.append(frames)
@@ -305,21 +375,21 @@ def final_quality(calc, tests: dict[str, list[Atoms]]) -> dict[str, dict]:
             for name, frames in tests.items()}
 
 
-def reliability(calc, frames: list[Atoms], path: Path) -> None:
+def reliability(calc, frames: list[Atoms], path: Path, note: str) -> None:
     """Reliability diagram of a calibrated committee on ``frames``."""
     from alearn.calibration import predict_validation
 
     errors = predict_validation(calc, frames).resolved()
     report.reliability_diagram(errors.forces_std,
                                calc.calibration.forces_err_est(errors.forces_std),
-                               errors.force_err, path, note=f"final active committee, {MAIN}")
+                               errors.force_err, path, note=note)
 
 
-def seed_summary(active_runs: list, target: float, rmse) -> dict:
-    """Labels to ``target`` and final RMSE on the main set per campaign seed, and means."""
+def seed_summary(active_runs: list, target: float, rmse, main: str) -> dict:
+    """Labels to ``target`` and final RMSE on the ``main`` set per campaign seed, and means."""
     per_seed = []
     for seed, models in active_runs:
-        curve = [(n, rmse(tuple(m), MAIN)) for n, m in models]
+        curve = [(n, rmse(tuple(m), main)) for n, m in models]
         n = labels_to_reach(curve, target)
         per_seed.append({"seed": seed, "labels_to_target": None if n is None else round(n, 1),
                          "final_labels": curve[-1][0], "final_rmse_meV_A": round(curve[-1][1], 1),
@@ -334,30 +404,31 @@ def seed_summary(active_runs: list, target: float, rmse) -> dict:
 
 def main() -> None:
     args = parse_args()
-    scale = REDUCED if args.reduced else Scale()
+    system = SYSTEMS[args.system]
+    main_set = system.main
+    scale = system.reduced if args.reduced else system.scale
     t0 = time.perf_counter()
     if not args.reuse:
         shutil.rmtree(args.workdir, ignore_errors=True)
-    start = read(DEMO / "li_water3.xyz")
     active_runs, campaigns = [], []
     for k in range(args.seeds):
-        models, campaign = active_committees(args.workdir / f"active_seed{BASE_SEED + k}",
-                                             args.iterations, BASE_SEED + k, scale)
-        active_runs.append((BASE_SEED + k, models))
+        models, campaign = active_committees(system, args.workdir, args.iterations, k, scale)
+        active_runs.append((campaign.cfg.seed, models))
         campaigns.append(campaign)
     campaign, active_models = campaigns[0], active_runs[0][1]
     cfg = campaign.cfg
+    start = campaign.starts[cfg.systems[0].name]
     walkers = cfg.systems[0].md
     hottest = max(walkers.temperature_K)
-    tests = test_sets(start, hottest, scale)
+    tests = test_sets(system, cfg, start, hottest, scale)
     rmse = functools.cache(lambda models, name: force_rmse_meV_A(models, tests[name]))
     active = {name: [(n, rmse(tuple(m), name)) for n, m in active_models]
               for name, frames in tests.items() if frames}
-    target = 1.05 * active[MAIN][-1][1]
+    target = 1.05 * active[main_set][-1][1]
     n_last = active_models[-1][0]
     max_labels = int(args.max_factor * n_last)
-    reached = lambda m: rmse(tuple(m), MAIN) <= target  # noqa: E731
-    trajectories = walker_trajectories(start, list(walkers.temperature_K), scale)
+    reached = lambda m: rmse(tuple(m), main_set) <= target  # noqa: E731
+    trajectories = walker_trajectories(cfg, start, list(walkers.temperature_K), scale)
     pool = [frame for traj in trajectories for frame in traj]
     chains = []
     for d in range(args.draws):
@@ -370,12 +441,12 @@ def main() -> None:
                              out_dir=args.workdir / "aimd", min_labels=0,
                              max_labels=max_labels, reached=reached)
     n_boot = aimd_chain[0][0]
-    aimd = [(aimd_oracle_calls(n_boot, added), rmse(tuple(m), MAIN))
+    aimd = [(aimd_oracle_calls(n_boot, added), rmse(tuple(m), main_set))
             for _, m, added in aimd_chain]
     curves = {name: (active[name], [[(n, rmse(tuple(m), name)) for n, m, _ in chain]
                                     for chain in chains])
               for name in active}
-    calls_active = labels_to_reach(active[MAIN], target)
+    calls_active = labels_to_reach(active[main_set], target)
     calls_aimd = labels_to_reach(aimd, target)
 
     active_calc = committee_calculator(active_models[-1][1][0].parent, cfg)
@@ -400,23 +471,28 @@ def main() -> None:
     random_stable = [v["fraction_stable"] for k, v in stability.items() if k != "active"]
 
     img = args.img_dir
-    plots = {"learning_curves": str(img / "al_efficiency.png"),
-             "reliability": str(img / "al_efficiency_reliability.png"),
-             "stability": str(img / "al_efficiency_stability.png")}
+    name = system.results_name
+    plots = {"learning_curves": str(img / f"{name}.png"),
+             "reliability": str(img / f"{name}_reliability.png"),
+             "stability": str(img / f"{name}_stability.png")}
     plot_learning_curves(Path(plots["learning_curves"]),
-                         {"active": [[(n, rmse(tuple(m), MAIN)) for n, m in runs]
+                         {"active": [[(n, rmse(tuple(m), main_set)) for n, m in runs]
                                      for _, runs in active_runs],
-                          "random": curves[MAIN][1], "aimd": aimd, "target": target},
-                         {k: v for k, v in curves.items() if k != MAIN}, MAIN)
-    reliability(active_calc, tests[MAIN], Path(plots["reliability"]))
+                          "random": curves[main_set][1], "aimd": aimd, "target": target},
+                         {k: v for k, v in curves.items() if k != main_set}, main_set,
+                         f"{system.label}, {cfg.oracle.xtb.method} oracle, committee of "
+                         f"{cfg.committee.size} MACE")
+    reliability(active_calc, tests[main_set], Path(plots["reliability"]),
+                f"final active committee, {main_set}")
     plot_stability(Path(plots["stability"]),
                    {k: v["fraction_stable"] for k, v in stability.items()},
                    f"{args.stability_walkers} walkers x {args.stability_ps} ps at {hottest:.0f} K")
     emit({
-        "benchmark": "al_efficiency", "oracle": "GFN2-xTB", "system": "Li+(H2O)3",
+        "benchmark": "al_efficiency", "oracle": cfg.oracle.xtb.method, "system": system.label,
         "reduced": args.reduced, "random_draws": args.draws, "seeds": args.seeds,
-        "test": f"{len(tests[MAIN])} frames of 6 held-out xTB trajectories at {MAIN}",
-        **efficiency(active[MAIN], curves[MAIN][1], target),
+        "test": f"{len(tests[main_set])} frames of {len(system.main_temperatures_K)} "
+                f"held-out xTB trajectories at {main_set}",
+        **efficiency(active[main_set], curves[main_set][1], target),
         "oracle_calls_active": None if calls_active is None else round(calls_active, 1),
         "oracle_calls_aimd": None if calls_aimd is None else round(calls_aimd, 1),
         "aimd_over_active": (round(calls_aimd / calls_active, 2)
@@ -431,14 +507,15 @@ def main() -> None:
         "stability_run": {"walkers": args.stability_walkers, "ps": args.stability_ps,
                           "temperature_K": hottest, "issue_asks": "10 walkers x 20 ps",
                           "stops": {k: v["stops"] for k, v in stability.items()}},
-        "active_seeds": seed_summary(active_runs, target, rmse),
-        "curve_active": curve_points(active[MAIN]),
-        "curves_random": [curve_points(c) for c in curves[MAIN][1]],
+        "active_seeds": seed_summary(active_runs, target, rmse, main_set),
+        "curve_active": curve_points(active[main_set]),
+        "curves_random": [curve_points(c) for c in curves[main_set][1]],
         "curve_aimd_oracle_calls": curve_points(aimd),
-        "rare_event_criterion": "some Li-O > 2.6 A and all Li-O <= 4.5 A, xTB MD at "
+        "rare_event_criterion": "a water of Li's first shell at the start (Li-O <= 2.3 A) "
+                                "beyond 2.6 A, all of them within 4.5 A, xTB MD at "
                                 f"{scale.rare_temperature_K:.0f} K",
         "plots": plots, "wall_s": round(time.perf_counter() - t0, 1),
-    }, __file__, write=not args.reduced)
+    }, name, write=not args.reduced)
 
 
 if __name__ == "__main__":

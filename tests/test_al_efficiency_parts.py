@@ -13,8 +13,8 @@ from conftest import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import result_line  # noqa: E402
-from al_conditions import is_rare_event  # noqa: E402
-from al_efficiency import aimd_frames, aimd_oracle_calls  # noqa: E402
+from al_conditions import first_shell, is_rare_event  # noqa: E402
+from al_efficiency import aimd_frames, aimd_oracle_calls, at_labels  # noqa: E402
 
 
 def _frame(trajectory: int, md_step: int) -> Atoms:
@@ -34,6 +34,16 @@ def test_aimd_route_takes_frames_in_md_order_and_counts_every_step():
     assert aimd_oracle_calls(12, []) == 12
 
 
+def test_rmse_at_labels_is_the_point_or_log_log_between_points():
+    curve = [(12, 100.0), (22, 50.0), (32, 40.0)]
+    assert at_labels(curve, 22) == 50.0
+    assert at_labels([(20, 60.0), (20, 55.0)], 20) == 55.0  # the last training at 20
+    between = at_labels(curve, 17)  # log-log between (12, 100) and (22, 50)
+    frac = (np.log(17) - np.log(12)) / (np.log(22) - np.log(12))
+    assert np.isclose(between, np.exp(np.log(100) + frac * np.log(0.5)))
+    assert at_labels(curve, 40) is None and at_labels(curve, 10) is None
+
+
 def _li_water(li_o_A: tuple[float, float, float]) -> Atoms:
     """Li at the origin, one O on each axis at the given distances (and no H: the
     criterion reads Li–O distances only)."""
@@ -45,6 +55,26 @@ def test_rare_event_is_a_water_leaving_the_first_shell_not_flying_off():
     assert not is_rare_event(_li_water((1.95, 1.95, 1.95)))
     assert is_rare_event(_li_water((1.95, 1.95, 3.2)))
     assert not is_rare_event(_li_water((1.95, 1.95, 6.0)))
+
+
+def test_rare_event_in_a_periodic_box_follows_the_start_shell_waters_only():
+    """In an electrolyte every other water is bulk: a far O (here 5.5 Å, and one across
+    the periodic boundary at 1.95 Å) is not a departure; the shell is the start's."""
+    box = 12.0
+    start = Atoms("LiO4", positions=[[0, 0, 0], [1.95, 0, 0], [0, 1.95, 0], [0, 0, 1.95],
+                                     [5.5, 0, 0]], cell=[box] * 3, pbc=True)
+    shell = first_shell(start)
+    assert list(shell) == [1, 2, 3]
+    assert not is_rare_event(start, shell)
+    left = start.copy()
+    left.positions[3] = [0, 0, box - 3.2]  # 3.2 Å away through the boundary
+    assert is_rare_event(left, shell)
+    gone = start.copy()
+    gone.positions[3] = [0, 0, 6.0]
+    assert not is_rare_event(gone, shell)
+    # every O as the shell (the cluster's default) would count the bulk O as flown off
+    # and never see an event: why the periodic box follows the start's shell
+    assert not is_rare_event(start, np.array([1, 2, 3, 4]))
 
 
 def test_emit_without_write_prints_and_leaves_the_results_file(tmp_path, monkeypatch, capsys):
