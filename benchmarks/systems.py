@@ -50,7 +50,7 @@ from alearn.exploration import WalkerSpec, make_dynamics
 from alearn.methods import method, section
 from alearn.protocols.trajectory import unwrap_positions
 from alearn.protocols.transport.correlations import msd_sum
-from alearn.state import read_json
+from alearn.state import atomic_path, read_json
 from alearn.uncertainty import broken_structure, from_results, metric_value
 from alearn.workdir import STATE_FILE
 
@@ -191,9 +191,8 @@ def reference_frames(campaign: Campaign, start: Atoms, example: Example, *, ps: 
         return read(path, index=":"), {"ps": ps, "wall_s": None, "file": path.name}
     t0 = time.perf_counter()
     frames = reference_md(campaign, start, example, ps=ps, every=every, seed=seed)
-    tmp = path.with_suffix(".part.extxyz")
-    write(tmp, frames)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        write(tmp, frames, format="extxyz")
     return frames, {"ps": ps, "wall_s": round(time.perf_counter() - t0), "file": path.name}
 
 
