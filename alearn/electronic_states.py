@@ -120,23 +120,26 @@ def state_oracle_config(oracle: OracleConfig, state: StateConfig) -> OracleConfi
                       "use xtb or gpaw")
 
 
-def oracle_calculator(cfg: CampaignConfig, state: str):
+def oracle_calculator(cfg: CampaignConfig, state: str | None = None):
     """An ASE calculator of the campaign's oracle method in electronic state ``state`` (its
     charge and spin), e.g. the reference of a redox integration's end-state correction or
-    of a direct integration.
+    of a direct integration; with ``state`` None, the oracle as configured (MD on the
+    reference method, held-out labels).
 
     Raises
     ------
     ConfigError
         When the campaign has no state of that name.
     """
-    from alearn.methods import method
+    from alearn.methods import method, section
 
+    if state is None:
+        return method(cfg.oracle.kind).make_calculator(section(cfg.oracle))
     names = [s.name for s in cfg.states or []]
     if state not in names:
         raise ConfigError(f"no electronic state {state!r}; the campaign's states are {names}")
     oc = state_oracle_config(cfg.oracle, cfg.states[names.index(state)])
-    return method(oc.kind).make_calculator(getattr(oc, oc.kind))
+    return method(oc.kind).make_calculator(section(oc))
 
 
 def campaign_states(cfg: CampaignConfig, make_oracle: Callable[[OracleConfig], Oracle]

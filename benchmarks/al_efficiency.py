@@ -79,7 +79,7 @@ from alearn import Campaign, report
 from alearn.calculators import CommitteeCalculator
 from alearn.config import CampaignConfig, XTBSettings, config_from_dict
 from alearn.dataset import row_to_ref_atoms
-from alearn.methods import method, section
+from alearn.electronic_states import oracle_calculator
 from alearn.parallel import Workers
 from alearn.seeding import derive_seed
 from alearn.selection import assign_splits
@@ -168,8 +168,7 @@ def oracle_md(cfg: CampaignConfig, start: Atoms, *, temperature_K: float, steps:
               interval: int, seed: int) -> list[Atoms]:
     """Frames of Langevin MD on the campaign's oracle (a fresh calculator), labeled with
     REF_energy/REF_forces."""
-    calc = method(cfg.oracle.kind).make_calculator(section(cfg.oracle))
-    return langevin_frames(start, calc, temperature_K=temperature_K, steps=steps,
+    return langevin_frames(start, oracle_calculator(cfg), temperature_K=temperature_K, steps=steps,
                            interval=interval, seed=seed)
 
 

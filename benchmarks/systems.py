@@ -46,8 +46,8 @@ from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from result_line import RESULTS, emit
 
 from alearn import Campaign, load_committee
+from alearn.electronic_states import oracle_calculator
 from alearn.exploration import WalkerSpec, make_dynamics
-from alearn.methods import method, section
 from alearn.protocols.trajectory import unwrap_positions
 from alearn.protocols.transport.correlations import msd_sum
 from alearn.state import atomic_path, read_json
@@ -157,14 +157,9 @@ def production(campaign: Campaign, start: Atoms, example: Example, *, ps: float,
             "max_spread": float(max(spread)), "ms_per_step": 1000 * wall / max(1, dyn.nsteps)}
 
 
-def oracle_calculator(campaign: Campaign):
-    oc = campaign.cfg.oracle
-    return method(oc.kind).make_calculator(section(oc))
-
-
 def heldout_errors(campaign: Campaign, frames: list[Atoms], n: int) -> dict:
     """Committee mean vs the oracle on ``n`` frames spread over ``frames``."""
-    committee, oracle = load_committee(campaign.workdir), oracle_calculator(campaign)
+    committee, oracle = load_committee(campaign.workdir), oracle_calculator(campaign.cfg)
     picks = [frames[i] for i in np.linspace(0, len(frames) - 1, n).round().astype(int)]
     df, de = [], []
     for frame in picks:
@@ -200,7 +195,7 @@ def reference_md(campaign: Campaign, start: Atoms, example: Example, *, ps: floa
                  seed: int) -> list[Atoms]:
     """MD directly on the oracle (the reference method), same conditions."""
     atoms = start.copy()
-    atoms.calc = oracle_calculator(campaign)
+    atoms.calc = oracle_calculator(campaign.cfg)
     dyn = dynamics(atoms, campaign, example.temperature_K, seed)
     frames, dt, t0 = [], campaign.cfg.systems[0].md.timestep_fs, time.perf_counter()
     for _ in dyn.irun(int(round(ps * 1000 / dt))):

@@ -81,6 +81,20 @@ def test_coupling_needs_states():
         config_from_dict({**TINY, "coupling": {"lambdas": [0.5]}})
 
 
+def test_oracle_calculator_is_the_configured_method_or_a_named_state():
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+
+    from alearn.electronic_states import oracle_calculator
+
+    cu = bulk("Cu", cubic=True)
+    cu.calc = oracle_calculator(config_from_dict(TINY))  # no state: the oracle as given
+    assert cu.get_potential_energy() == pytest.approx(EMT().get_potential_energy(cu))
+    with pytest.raises(ConfigError, match=r"no electronic state 'reduced'; .*\['ox', 'red'\]"):
+        oracle_calculator(_config(), "reduced")
+    assert oracle_calculator(_config(), "red").parameters["charge"] == 0
+
+
 def test_configs_without_states_keep_their_digest():
     cfg = config_from_dict(TINY)
     assert "states" not in cfg.model_dump() and "coupling" not in cfg.model_dump()
