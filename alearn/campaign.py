@@ -79,6 +79,7 @@ from alearn.structures import read_initial_frames, read_start
 from alearn.training import (
     CommitteeData,
     Target,
+    carry_over,
     stress_in_loss,
     train_committee,
     with_baseline,
@@ -317,13 +318,24 @@ class Campaign:
         """Train (and, on the writer, validate and calibrate) one state's committee; the
         numbers of its train marker."""
         data = self._committee_data(state)
+        digest = data.sha256()
         previous = self._previous_models(it, state)
         iter_dir = self.stages.iter_dir(it)
         out_dir = state.committee_dir(iter_dir)
+        unchanged = previous is not None and self._trained_on(it - 1, state) == digest
         start = self._foundation_start(it, out_dir) if previous is None else None
-        paths, times = train_committee(self.cfg.committee, data, out_dir=out_dir,
-                                       seed=self.cfg.seed, iteration=it, previous=previous,
-                                       workers=self.workers, start=start)
+        if unchanged:  # no new labels since: the same data would be trained on again
+            if self.workers.is_writer:
+                log.info("iteration %d: no new training data since iteration %d; its %s "
+                         "carried over, not retrained", it, it - 1, state.committee_label)
+                carry_over(previous[0].parent, out_dir)
+            self.workers.barrier()
+            paths, times = [out_dir / p.name for p in previous], []
+        else:
+            paths, times = train_committee(self.cfg.committee, data, out_dir=out_dir,
+                                           seed=self.cfg.seed, iteration=it,
+                                           previous=previous, workers=self.workers,
+                                           start=start)
         if not self.workers.is_writer:
             return {}
         hashes = {"models_sha256": models_sha256(paths),
@@ -334,9 +346,18 @@ class Campaign:
         metrics = validate_and_calibrate(
             state_committee(state, iter_dir, self.cfg), data.valid, iter_dir, self.cfg.uncertainty,
             committee_dir=out_dir, report_dir=state.report_dir(iter_dir),
-            who="committee" if state.name is None else f"committee of state {state.name}")
+            who=state.committee_label)
         return {"n_train": len(data.train), "n_valid": len(data.valid), "member_wall_s": times,
-                "warm_start": previous is not None, **hashes, **metrics}
+                "warm_start": previous is not None and not unchanged, "data_sha256": digest,
+                "carried_over_from": it - 1 if unchanged else None, **hashes, **metrics}
+
+    def _trained_on(self, it: int, state: ElectronicState) -> str | None:
+        """The digest of the data iteration ``it``'s committee of ``state`` was trained on
+        (None when unrecorded)."""
+        marker = self.stages.done(it, "train") or {}
+        if state.name is not None:
+            marker = marker.get("states", {}).get(state.name, {})
+        return marker.get("data_sha256")
 
     def _committee_data(self, state: ElectronicState) -> CommitteeData:
         train = self._training_frames("train", state)

@@ -77,6 +77,11 @@ class ElectronicState:
         """Dataset key selecting this state's rows ({} for a single state)."""
         return {} if self.name is None else {"state": self.name}
 
+    @property
+    def committee_label(self) -> str:
+        """How the log names this state's committee."""
+        return "committee" if self.name is None else f"committee of state {self.name}"
+
     def committee_dir(self, iter_dir: Path) -> Path:
         """Where this state's committee of an iteration lives."""
         return iter_dir / committee_folder(self.name)

@@ -229,6 +229,7 @@ def _marker_columns(marker: Path) -> dict:
             row.update(n_train=info.get("n_train"),
                        rmse_E_meV_atom=info.get("rmse_energy_meV_atom"),
                        rmse_F_meV_A=info.get("rmse_forces_meV_A"),
+                       carried_over_from=info.get("carried_over_from"),
                        **{k: info.get(k) for k in CALIBRATION_COLUMNS})
         if stage == "explore":
             systems = info["systems"].values()

@@ -164,7 +164,8 @@ COLUMNS = [
     Column("rmse_E_meV_atom", "E meV/at", "committee validation RMSE of energy per atom and of "
            "force components (n/a: not measurable, e.g. all reference forces zero)"),
     Column("rmse_F_meV_A", "F meV/Å"),
-    Column("train_s", "train", "wall time of each stage"),
+    Column("train_s", "train", "wall time of each stage (train: kept = the previous "
+           "iteration's committee, no new training data)"),
     Column("explore_s", "explore"),
     Column("label_s", "label"),
 ]
@@ -208,6 +209,8 @@ def cell(row: dict, key: str) -> str:
         return "n/a"  # e.g. a calibration fitted on no atom (its scale 1 is a default)
     if value is None or _nan(value) or value == {}:
         return "-"
+    if key == "train_s" and row.get("carried_over_from") is not None:
+        return "kept"
     if key in _PERCENT:
         return f"{100 * value:.0f}%"
     if key in _SECONDS:

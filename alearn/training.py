@@ -15,12 +15,13 @@ all data), so their disagreement estimates the model error.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -342,6 +343,28 @@ class CommitteeData:
     target: Target
     e0s: E0s | None = None
 
+    def sha256(self) -> str:
+        """A digest of everything training reads here: frames (cell, arrays, info: labels,
+        splits, database ids), elements, stress, target and E0s; equal digests, same data."""
+        h = hashlib.sha256(repr((sorted(self.atomic_numbers), self.has_stress,
+                                 self.target.tag, self.e0s)).encode())
+        for split, frames in (("train", self.train), ("valid", self.valid)):
+            h.update(split.encode())
+            for a in frames:
+                for chunk in _frame_bytes(a):
+                    h.update(chunk)
+        return h.hexdigest()
+
+
+def _frame_bytes(atoms: Atoms) -> Iterator[bytes]:
+    yield np.ascontiguousarray(atoms.cell.array).tobytes() + atoms.pbc.tobytes()
+    for store in (atoms.arrays, atoms.info):
+        for key in sorted(store):
+            value = store[key]
+            yield key.encode()
+            yield (np.ascontiguousarray(value).tobytes() if isinstance(value, np.ndarray)
+                   else repr(value).encode())
+
 
 def stress_in_loss(cfg: CampaignConfig, starts: Iterable[Atoms]) -> bool:
     """Stress in the loss: asked for (``committee.training.stress``), or, by default,
@@ -350,6 +373,14 @@ def stress_in_loss(cfg: CampaignConfig, starts: Iterable[Atoms]) -> bool:
     periodic = all(a.pbc.all() for a in starts)
     npt = any(s.md.ensemble == "npt" for s in cfg.systems)
     return periodic and (choice == "yes" or (choice == "auto" and npt))
+
+
+def carry_over(previous_dir: Path, out_dir: Path) -> list[Path]:
+    """The committee of ``previous_dir`` (models, data files, calibration) copied to
+    ``out_dir``: an iteration whose training data did not change since the previous
+    training keeps that committee instead of training it again; the member paths."""
+    shutil.copytree(previous_dir, out_dir, dirs_exist_ok=True)
+    return sorted(out_dir.glob("member_*.model"))
 
 
 def train_committee(cfg: CommitteeConfig, data: CommitteeData, *, out_dir: Path, seed: int,

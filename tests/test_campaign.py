@@ -156,6 +156,19 @@ def test_an_iteration_that_selects_nothing_explores_more_gently(tmp_path):
     log = (work / "alearn.log").read_text()
     assert "nothing selected for system cu; the next iteration explores it with timestep " \
            "1 fs (configured 2)" in log
+    # the same data is not trained on again: iteration 1's committee goes on
+    markers = [json.loads((work / f"iter_00{it}" / "train.done.json").read_text())
+               for it in (1, 2, 3)]
+    assert [m["carried_over_from"] for m in markers] == [None, 1, 2]
+    assert len({m["data_sha256"] for m in markers}) == 1
+    assert markers[1]["models_sha256"] == markers[0]["models_sha256"] == \
+        markers[2]["models_sha256"]
+    assert "iteration 2: no new training data since iteration 1; its committee carried " \
+           "over, not retrained" in log
+    from alearn.report import iteration_table
+    from alearn.status import cell
+    trained = {row["iteration"]: cell(row, "train_s") for row in iteration_table(work)}
+    assert trained[2] == trained[3] == "kept" and trained[1].endswith("s")
 
 
 def test_a_campaign_converges_only_at_its_declared_conditions(tmp_path):

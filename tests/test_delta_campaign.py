@@ -41,12 +41,15 @@ def _run(config, workdir):
 
 def test_switching_direct_to_delta_relabels_nothing(tmp_path):
     work = tmp_path / "work"
-    _run(_write(tmp_path, {}), work)
+    # lo so low that the Δ iteration still selects: its committee, retrained on every label
+    # so far, is carried over to iteration 2 (no new data) and might otherwise converge
+    low_lo = {"uncertainty": {"lo": 1e-4}}
+    _run(_write(tmp_path, low_lo), work)
     ds = Dataset(work / "dataset.db")
     before = {r.id: (r.energy, r.label_wall_s) for r in ds.rows(status="labeled")}
     assert not isinstance(load_committee(work), DeltaCalculator)
 
-    _run(_write(tmp_path, {**BASELINE, "stop": {"max_iterations": 2}}), work)
+    _run(_write(tmp_path, {**low_lo, **BASELINE, "stop": {"max_iterations": 2}}), work)
     rows = {r.id: r for r in Dataset(work / "dataset.db").rows(status="labeled")}
     for row_id, (energy, wall) in before.items():  # old labels kept, baseline added
         assert (rows[row_id].energy, rows[row_id].label_wall_s) == (energy, wall)
