@@ -1,7 +1,8 @@
 """Is the final committee of an example campaign usable? (issue 17)
 
 For each example in ``examples/<name>/campaign_xtb.yaml`` (test-sized: the
-GFN1-xTB test oracle stands in for DFT):
+GFN1-xTB test oracle stands in for DFT), or its GPAW version
+(``--oracle gpaw``: ``campaign_gpaw.yaml``):
 
 1. run (or resume) the campaign; record iterations, labels, wall time split
    (train / explore / label, from the stage markers);
@@ -21,8 +22,8 @@ GFN1-xTB test oracle stands in for DFT):
    beside the campaign while it is still learning).
 
 Prints one JSON line ``{"systems": [...]}`` and writes it to
-``benchmarks/results/systems.json``, keeping the entries of the examples not run
-this time (each entry says when it was measured). Run it on an idle machine::
+``benchmarks/results/systems.json``, keeping the entries of the examples (and
+oracles) not run this time (each entry says when it was measured). Run it on an idle machine::
 
     python benchmarks/systems.py --example electrolyte --workdir runs/lif_xtb
 """
@@ -279,14 +280,14 @@ def msd_comparison(model: list[Atoms], reference: list[Atoms], symbol: str, fram
 # --------------------------------------------------------------------------- main
 def judge(name: str, workdir: Path, args: argparse.Namespace) -> dict:
     example = EXAMPLES[name]
-    campaign = Campaign(REPO / "examples" / name / "campaign_xtb.yaml", workdir)
+    campaign = Campaign(REPO / "examples" / name / f"campaign_{args.oracle}.yaml", workdir)
     if args.reference_only:
         campaign.validate()
         _, record = reference_frames(campaign, campaign.starts[campaign.cfg.systems[0].name],
                                      example, ps=args.reference_ps, every=args.sample_every,
                                      seed=2)
         return {"name": name, "reference_md": record}
-    entry = {"name": name, "measured": time.strftime("%Y-%m-%d"),
+    entry = {"name": name, "oracle": args.oracle, "measured": time.strftime("%Y-%m-%d"),
              **campaign_figures(campaign, run=not args.as_is)}
     start = campaign.starts[campaign.cfg.systems[0].name]
     run = production(campaign, start, example, ps=args.production_ps, every=args.sample_every,
@@ -295,6 +296,8 @@ def judge(name: str, workdir: Path, args: argparse.Namespace) -> dict:
                  stable_ps=run["stable_ps"], stop_event=run["event"],
                  max_spread=run["max_spread"], committee_ms_per_step=round(run["ms_per_step"], 1))
     entry.update(heldout_errors(campaign, run["frames"], args.heldout))
+    if not args.reference_ps:
+        return entry  # no reference MD asked for (GPAW: hours per picosecond here)
     ref, entry["reference_md"] = reference_frames(campaign, start, example,
                                                   ps=args.reference_ps,
                                                   every=args.sample_every, seed=2)
@@ -311,8 +314,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--example", default="electrolyte", choices=sorted(EXAMPLES))
     parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--oracle", default="xtb", choices=("xtb", "gpaw"),
+                        help="which version of the example: campaign_<oracle>.yaml")
     parser.add_argument("--production-ps", type=float, default=20.0)
-    parser.add_argument("--reference-ps", type=float, default=2.0)
+    parser.add_argument("--reference-ps", type=float, default=2.0,
+                        help="MD directly on the oracle for the observables; 0: none")
     parser.add_argument("--heldout", type=int, default=20)
     parser.add_argument("--sample-every", type=int, default=20, help="MD steps between frames")
     parser.add_argument("--as-is", action="store_true",
@@ -327,7 +333,9 @@ def main() -> None:
         return
     previous = RESULTS / "systems.json"
     others = json.loads(previous.read_text())["systems"] if previous.is_file() else []
-    emit({"systems": [e for e in others if e["name"] != entry["name"]] + [entry]}, __file__)
+    key = (entry["name"], entry["oracle"])
+    kept = [e for e in others if (e["name"], e.get("oracle", "xtb")) != key]
+    emit({"systems": kept + [entry]}, __file__)
 
 
 if __name__ == "__main__":
