@@ -15,15 +15,18 @@ GFN1-xTB test oracle stands in for DFT), or its GPAW version
    (meV/atom) of the committee mean;
 4. observables of the production MD against MD run directly on the oracle for
    ``--reference-ps`` from the same start, same conditions: radial distribution
-   functions (first-peak positions, ∫|Δg(r)| dr in Å), the interface's density
-   profiles along z (peak positions, ∫|Δρ| dz), the solid's mobile-ion MSD.
+   functions (first-peak positions of the smoothed curves, ∫|Δg(r)| dr in Å), the
+   interface's density profiles along z (peak positions, ∫|Δρ| dz), the solid's
+   mobile-ion MSD.
    The reference run does not depend on the committee: it is kept in the
    campaign's workdir and reused (``--reference-only`` runs just that, e.g.
-   beside the campaign while it is still learning).
+   beside the campaign while it is still learning); so is the production run,
+   per committee.
 
 Prints one JSON line ``{"systems": [...]}`` and writes it to
 ``benchmarks/results/systems.json``, keeping the entries of the examples (and
-oracles) not run this time (each entry says when it was measured). Run it on an idle machine::
+oracles) not run this time (each entry says when it was measured). Run it on an idle
+machine::
 
     python benchmarks/systems.py --example electrolyte --workdir runs/lif_xtb
 """
@@ -51,7 +54,7 @@ from alearn.electronic_states import oracle_calculator
 from alearn.exploration import WalkerSpec, make_dynamics
 from alearn.protocols.trajectory import unwrap_positions
 from alearn.protocols.transport.correlations import msd_sum
-from alearn.state import atomic_path, read_json
+from alearn.state import atomic_path, read_json, write_json_atomic
 from alearn.uncertainty import broken_structure, from_results, metric_value
 from alearn.workdir import STATE_FILE
 
@@ -129,6 +132,27 @@ def _frame(atoms: Atoms) -> Atoms:
     frame.calc = None
     frame.set_constraint()
     return frame
+
+
+def production_run(campaign: Campaign, start: Atoms, example: Example, *, ps: float,
+                   every: int, seed: int) -> dict:
+    """:func:`production`'s run, kept in the workdir for the committee that ran it
+    (``production_md_iter<N>_<T>K_<ps>ps_every<n>_seed<s>.extxyz`` and ``.json``, N the
+    committee's iteration) and reused: the analysis can change without running the MD
+    again; a later committee runs its own."""
+    latest = max(it for it in campaign.stages.iterations() if campaign.stages.done(it, "train"))
+    stem = (f"production_md_iter{latest:03d}_{example.temperature_K:g}K_{ps:g}ps_"
+            f"every{every}_seed{seed}")
+    frames_path = campaign.workdir / f"{stem}.extxyz"
+    record_path = campaign.workdir / f"{stem}.json"
+    if frames_path.is_file() and record_path.is_file():
+        return {**read_json(record_path), "frames": read(frames_path, index=":"),
+                "file": frames_path.name}
+    run = production(campaign, start, example, ps=ps, every=every, seed=seed)
+    with atomic_path(frames_path) as tmp:
+        write(tmp, run["frames"], format="extxyz")
+    write_json_atomic(record_path, {k: v for k, v in run.items() if k != "frames"})
+    return {**run, "file": frames_path.name}
 
 
 def production(campaign: Campaign, start: Atoms, example: Example, *, ps: float, every: int,
@@ -221,6 +245,25 @@ def mean_rdf(frames: list[Atoms], pair: tuple[str, str], rmax: float, nbins: int
     return np.mean([g for g, _ in curves], axis=0), curves[0][1]
 
 
+PEAK_SMOOTHING_A = 0.04  # Gaussian σ (Å) applied to g(r) and ρ(z) before locating a peak
+
+
+def peak_position(x: np.ndarray, y: np.ndarray, sigma: float = PEAK_SMOOTHING_A) -> float:
+    """Where ``y`` (on the even grid ``x``) peaks: the maximum of ``y`` smoothed by a
+    Gaussian of width ``sigma``, refined by the parabola through it and its two
+    neighbours. Less at the mercy of one noisy bin than the highest bin, and not tied
+    to the grid."""
+    dx = x[1] - x[0]
+    half = max(1, int(np.ceil(3 * sigma / dx)))
+    kernel = np.exp(-0.5 * (np.arange(-half, half + 1) * dx / sigma) ** 2)
+    smooth = np.convolve(y, kernel / kernel.sum(), mode="same")
+    k = int(np.clip(np.argmax(smooth), 1, len(x) - 2))
+    left, mid, right = smooth[k - 1:k + 2]
+    curvature = left - 2 * mid + right
+    shift = 0.5 * (left - right) / curvature if curvature < 0 else 0.0
+    return float(x[k] + shift * dx)
+
+
 def rdf_comparison(model: list[Atoms], reference: list[Atoms], pairs) -> list[dict]:
     rmax = rdf_rmax(model + reference)
     out = []
@@ -228,8 +271,11 @@ def rdf_comparison(model: list[Atoms], reference: list[Atoms], pairs) -> list[di
         g_model, r = mean_rdf(model, pair, rmax, 200)
         g_ref, _ = mean_rdf(reference, pair, rmax, 200)
         dr = r[1] - r[0]
-        out.append({"pair": "-".join(pair), "peak_model_A": round(float(r[np.argmax(g_model)]), 3),
-                    "peak_reference_A": round(float(r[np.argmax(g_ref)]), 3),
+        out.append({"pair": "-".join(pair),
+                    "peak_model_A": round(peak_position(r, g_model), 3),
+                    "peak_reference_A": round(peak_position(r, g_ref), 3),
+                    "highest_bin_model_A": round(float(r[np.argmax(g_model)]), 3),
+                    "highest_bin_reference_A": round(float(r[np.argmax(g_ref)]), 3),
                     "integrated_abs_diff_A": round(float(np.abs(g_model - g_ref).sum() * dr), 3)})
     return out
 
@@ -249,8 +295,8 @@ def profile_comparison(model: list[Atoms], reference: list[Atoms], species) -> l
     out = []
     for symbol in species:
         rho_m, rho_r = z_profile(model, symbol, edges), z_profile(reference, symbol, edges)
-        out.append({"species": symbol, "peak_model_A": round(float(mid[np.argmax(rho_m)]), 2),
-                    "peak_reference_A": round(float(mid[np.argmax(rho_r)]), 2),
+        out.append({"species": symbol, "peak_model_A": round(peak_position(mid, rho_m, 0.2), 2),
+                    "peak_reference_A": round(peak_position(mid, rho_r, 0.2), 2),
                     "integrated_abs_diff": round(float(np.abs(rho_m - rho_r).sum() * 0.2), 3)})
     return out
 
@@ -290,11 +336,12 @@ def judge(name: str, workdir: Path, args: argparse.Namespace) -> dict:
     entry = {"name": name, "oracle": args.oracle, "measured": time.strftime("%Y-%m-%d"),
              **campaign_figures(campaign, run=not args.as_is)}
     start = campaign.starts[campaign.cfg.systems[0].name]
-    run = production(campaign, start, example, ps=args.production_ps, every=args.sample_every,
-                     seed=1)
+    run = production_run(campaign, start, example, ps=args.production_ps,
+                         every=args.sample_every, seed=1)
     entry.update(temperature_K=example.temperature_K, production_ps_asked=args.production_ps,
                  stable_ps=run["stable_ps"], stop_event=run["event"],
-                 max_spread=run["max_spread"], committee_ms_per_step=round(run["ms_per_step"], 1))
+                 max_spread=run["max_spread"], committee_ms_per_step=round(run["ms_per_step"], 1),
+                 production_md=run["file"])
     entry.update(heldout_errors(campaign, run["frames"], args.heldout))
     if not args.reference_ps:
         return entry  # no reference MD asked for (GPAW: hours per picosecond here)
@@ -302,6 +349,8 @@ def judge(name: str, workdir: Path, args: argparse.Namespace) -> dict:
                                                   ps=args.reference_ps,
                                                   every=args.sample_every, seed=2)
     entry["rdf"] = rdf_comparison(run["frames"], ref, example.pairs)
+    entry["peak_method"] = f"maximum of the curve smoothed by a {PEAK_SMOOTHING_A} Å Gaussian, " \
+                           "refined by a parabola (rdf); 0.2 Å for z profiles"
     if example.profile_species:
         entry["z_profiles"] = profile_comparison(run["frames"], ref, example.profile_species)
     if example.msd_species:
