@@ -70,8 +70,8 @@ def load_committee(workdir: str | Path, *, device: str = "cpu", dtype: str | Non
 
     workdir = Path(workdir)
     stages = Stages(workdir)
-    trained = [it for it in stages.iterations() if stages.done(it, "train")]
-    if not trained:
+    trained = stages.last_done("train")
+    if trained is None:
         raise FileNotFoundError(f"{workdir}: no trained committee yet (run 'alearn run' first)")
     data = yaml.safe_load((workdir / "config.yaml").read_text())
     cfg = config_from_dict(data, source=str(workdir / "config.yaml"))
@@ -86,5 +86,5 @@ def load_committee(workdir: str | Path, *, device: str = "cpu", dtype: str | Non
                              else "this campaign has no electronic states; leave state out"))
     from alearn.electronic_states import committee_folder
 
-    return committee_calculator(stages.iter_dir(trained[-1]) / committee_folder(state), cfg,
+    return committee_calculator(stages.iter_dir(trained) / committee_folder(state), cfg,
                                 drive=drive)

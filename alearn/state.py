@@ -95,3 +95,7 @@ class Stages:
     def iterations(self) -> list[int]:
         """Iterations with a folder, ascending."""
         return sorted(int(p.name[5:]) for p in self.workdir.glob("iter_[0-9][0-9][0-9]"))
+
+    def last_done(self, stage: str) -> int | None:
+        """The latest iteration whose ``stage`` is done (None: none is)."""
+        return max((it for it in self.iterations() if self.done(it, stage)), default=None)

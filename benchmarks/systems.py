@@ -140,7 +140,7 @@ def production_run(campaign: Campaign, start: Atoms, example: Example, *, ps: fl
     (``production_md_iter<N>_<T>K_<ps>ps_every<n>_seed<s>.extxyz`` and ``.json``, N the
     committee's iteration) and reused: the analysis can change without running the MD
     again; a later committee runs its own."""
-    latest = max(it for it in campaign.stages.iterations() if campaign.stages.done(it, "train"))
+    latest = campaign.stages.last_done("train")
     stem = (f"production_md_iter{latest:03d}_{example.temperature_K:g}K_{ps:g}ps_"
             f"every{every}_seed{seed}")
     frames_path = campaign.workdir / f"{stem}.extxyz"
