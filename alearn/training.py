@@ -375,12 +375,11 @@ def stress_in_loss(cfg: CampaignConfig, starts: Iterable[Atoms]) -> bool:
     return periodic and (choice == "yes" or (choice == "auto" and npt))
 
 
-def carry_over(previous_dir: Path, out_dir: Path) -> list[Path]:
+def carry_over(previous_dir: Path, out_dir: Path) -> None:
     """The committee of ``previous_dir`` (models, data files, calibration) copied to
     ``out_dir``: an iteration whose training data did not change since the previous
-    training keeps that committee instead of training it again; the member paths."""
+    training keeps that committee instead of training it again."""
     shutil.copytree(previous_dir, out_dir, dirs_exist_ok=True)
-    return sorted(out_dir.glob("member_*.model"))
 
 
 def train_committee(cfg: CommitteeConfig, data: CommitteeData, *, out_dir: Path, seed: int,
