@@ -175,7 +175,7 @@ def test_gpaw_atom_settings():
     assert atoms.get_initial_magnetic_moments().tolist() == [2.0]
     assert params["spinpol"] and params["charge"] == 0 and params["kpts"]["size"] == [1, 1, 1]
     assert params["occupations"] == {"name": "fermi-dirac", "width": 0.1, "fixmagmom": True}
-    assert params["mode"] == {"name": "pw", "ecut": 500.0} and params["xc"] == "PBE"
+    assert params["mode"] == {"name": "pw", "ecut": 600.0} and params["xc"] == "PBE"
     slab = GPAWSettings(preset="slab", mode="lcao", h_A=0.2)
     atoms, atom = isolated_atom("gpaw", slab, "H")
     params = gpaw_parameters(atom, atoms)

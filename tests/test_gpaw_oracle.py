@@ -92,7 +92,7 @@ def test_bulk_kpoints_from_density():
     expected = [math.ceil(2 * math.pi * b * 3.5) for b in recip]
     params = gpaw_parameters(GPAWSettings(preset="bulk"), cu)
     assert params["kpts"]["size"] == expected
-    assert params["mode"] == {"name": "pw", "ecut": 500.0}
+    assert params["mode"] == {"name": "pw", "ecut": 600.0}
     denser = gpaw_parameters(GPAWSettings(preset="bulk", kpt_density_per_A=6.0), cu)
     assert all(d > e for d, e in zip(denser["kpts"]["size"], expected, strict=True))
     given = gpaw_parameters(GPAWSettings(preset="bulk", kpts=(3, 3, 3)), cu)
