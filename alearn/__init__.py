@@ -66,7 +66,7 @@ def load_committee(workdir: str | Path, *, device: str = "cpu", dtype: str | Non
     import yaml
 
     from alearn.state import Stages
-    from alearn.training import committee_calculator
+    from alearn.trained_committee import committee_calculator
 
     workdir = Path(workdir)
     stages = Stages(workdir)

@@ -31,7 +31,7 @@ isotonic
     fewer, the scale factor. The scale factor is fitted and stored either way.
 
 The fit is written to ``iter_NNN/committee/calibration.json`` and read back by
-:func:`alearn.training.committee_calculator`. The numbers of the fit (on the
+:func:`alearn.trained_committee.committee_calculator`. The numbers of the fit (on the
 same validation frames, so "after" is in-sample) go into the train marker:
 see :func:`calibration_metrics`.
 

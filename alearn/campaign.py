@@ -76,13 +76,13 @@ from alearn.selection import choose_candidates
 from alearn.stalls import MDAdjustment, adjustments_in, next_adjustments
 from alearn.state import Stages, read_json
 from alearn.structures import read_initial_frames, read_start
+from alearn.trained_committee import with_baseline
 from alearn.training import (
     CommitteeData,
     Target,
     carry_over,
     stress_in_loss,
     train_committee,
-    with_baseline,
 )
 from alearn.walker_batch import run_walkers
 from alearn.workdir import (

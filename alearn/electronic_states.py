@@ -211,7 +211,7 @@ def walker_lambda(cfg: CampaignConfig, walker: int) -> float | None:
 
 def state_committee(state: ElectronicState, iter_dir: Path, cfg: CampaignConfig):
     """The committee of ``state`` in the iteration folder ``iter_dir``."""
-    from alearn.training import committee_calculator
+    from alearn.trained_committee import committee_calculator
 
     return committee_calculator(state.committee_dir(iter_dir), cfg)
 

@@ -10,7 +10,7 @@ code, see :mod:`alearn.calculators.model_files`) only from two kinds of path:
   hash), as do those of the files the members started from (``start_sha256``:
   the previous iteration's members, or the foundation's start copies).
 
-Before a committee is loaded (:func:`alearn.training.committee_calculator`) and
+Before a committee is loaded (:func:`alearn.trained_committee.committee_calculator`) and
 before its members are warm-started from, the files are hashed again and compared
 with the marker: a replaced file stops the campaign with a message naming it.
 """

@@ -33,11 +33,10 @@ from alearn.attempts import new_attempt
 from alearn.children import run_supervised
 from alearn.config import CommitteeConfig
 from alearn.errors import AlearnError
-from alearn.model_provenance import recorded_hashes, verify_models
 from alearn.procenv import worker_env
 from alearn.progress import training_progress
 from alearn.seeding import derive_seed
-from alearn.state import read_json, write_extxyz
+from alearn.state import write_extxyz
 
 if TYPE_CHECKING:
     from alearn.config import BaselineConfig, CampaignConfig, ReplayConfig
@@ -423,46 +422,3 @@ def train_committee(cfg: CommitteeConfig, data: CommitteeData, *, out_dir: Path,
                  "on" if data.has_stress else "off", "/".join(f"{t:.0f}" for t in times),
                  sum(times) / sum(job.epochs for job in todo))
     return [job.model_path for job in jobs], times
-
-
-def committee_calculator(folder: Path, cfg: CampaignConfig, *, drive: str = "mean"):
-    """The committee in ``folder`` (with its ``calibration.json`` when there is one), run as
-    ``cfg.committee.inference`` says and driving MD with ``drive`` (see
-    :class:`~alearn.calculators.CommitteeCalculator`), wrapped with the baseline when
-    ``cfg`` has one."""
-    from alearn.calculators.committee import (
-        CommitteeCalculator,
-        CommitteeCalibration,
-        ModelFileError,
-    )
-
-    models = [folder / f"member_{k}.model" for k in range(cfg.committee.size)]
-    marker = folder.parent / "train.done.json"
-    if marker.is_file():  # a committee the campaign finished: its files as it wrote them
-        verify_models(models, recorded_hashes(read_json(marker), folder), marker=marker)
-    path = folder / "calibration.json"
-    try:
-        calibration = CommitteeCalibration.read(path) if path.is_file() else None
-    except ValueError as err:
-        raise AlearnError(f"{err}, or delete {folder.parent / 'train.done.json'} to train and "
-                          "calibrate this committee again") from None
-    inference = cfg.committee.inference
-    try:
-        committee = CommitteeCalculator(
-            models, device=cfg.committee.device, calibration=calibration,
-            dtype=None if inference.dtype == "model" else inference.dtype,
-            compile_mode=inference.compile_mode, drive=drive)
-    except (ModelFileError, FileNotFoundError) as err:
-        raise AlearnError(f"{err}; delete {folder} and {folder.parent / 'train.done.json'}, "
-                          "then rerun 'alearn run' to train this committee again") from None
-    return with_baseline(committee, cfg)
-
-
-def with_baseline(committee, cfg: CampaignConfig):
-    """``committee`` on top of the campaign's baseline (a new one), or itself without one."""
-    if cfg.baseline is None:
-        return committee
-    from alearn.baselines import make_baseline
-    from alearn.calculators.delta import DeltaCalculator
-
-    return DeltaCalculator(make_baseline(cfg.baseline), committee)

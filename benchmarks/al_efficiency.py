@@ -83,12 +83,8 @@ from alearn.electronic_states import oracle_calculator
 from alearn.parallel import Workers
 from alearn.seeding import derive_seed
 from alearn.selection import assign_splits
-from alearn.training import (
-    CommitteeData,
-    committee_calculator,
-    stress_in_loss,
-    train_committee,
-)
+from alearn.trained_committee import committee_calculator
+from alearn.training import CommitteeData, stress_in_loss, train_committee
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 RARE = "rare events"

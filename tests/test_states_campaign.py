@@ -216,7 +216,7 @@ def test_walkers_explore_the_path_and_the_larger_spread_decides(two_state_campai
     assert frame.info["coupling_lambda"] == 0.5
     spreads = []
     for state in ("ox", "red"):
-        from alearn.training import committee_calculator
+        from alearn.trained_committee import committee_calculator
 
         cfg = _config()
         calc = committee_calculator(folder / "work" / "iter_001" / f"committee_{state}", cfg)
