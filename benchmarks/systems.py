@@ -17,7 +17,12 @@ GFN1-xTB test oracle stands in for DFT), or its GPAW version
    ``--reference-ps`` from the same start, same conditions: radial distribution
    functions (first-peak positions of the smoothed curves, ∫|Δg(r)| dr in Å), the
    interface's density profiles along z (peak positions, ∫|Δρ| dz), the solid's
-   mobile-ion MSD.
+   mobile-ion MSD;
+5. for the solid, its equation of state against the oracle: the start structure
+   under isotropic strain (fractional coordinates fixed), energies and pressures
+   of the committee and of the oracle, Birch–Murnaghan V₀ and bulk modulus. It
+   costs a few single points, so it is run for GPAW too, where MD on the oracle
+   is out of reach.
    The reference run does not depend on the committee: it is kept in the
    campaign's workdir and reused (``--reference-only`` runs just that, e.g.
    beside the campaign while it is still learning); so is the production run,
@@ -41,9 +46,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from ase import Atoms
+from ase import Atoms, units
 from ase.constraints import FixCom
 from ase.data import atomic_numbers
+from ase.eos import EquationOfState
 from ase.geometry.rdf import get_rdf
 from ase.io import read, write
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
@@ -59,6 +65,7 @@ from alearn.uncertainty import broken_structure, from_results, metric_value
 from alearn.workdir import STATE_FILE
 
 REPO = Path(__file__).resolve().parents[1]
+EOS_STRAINS = np.linspace(-0.03, 0.03, 7)  # isotropic linear strains of the start cell
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,7 @@ class Example:
     temperature_K: float
     profile_species: tuple[str, ...] = ()  # density profiles along z (interfaces)
     msd_species: str | None = None  # the mobile ion (solids)
+    eos: bool = False  # equation of state against the oracle (solids)
 
 
 EXAMPLES = {
@@ -77,7 +85,7 @@ EXAMPLES = {
     "interface": Example(pairs=(("Li", "O"), ("O", "O"), ("O", "H")), temperature_K=330.0,
                          profile_species=("O", "Li")),
     "solid_conductor": Example(pairs=(("Li", "O"), ("Li", "Cl"), ("Li", "Li")),
-                               temperature_K=650.0, msd_species="Li"),
+                               temperature_K=650.0, msd_species="Li", eos=True),
 }
 
 
@@ -195,6 +203,32 @@ def heldout_errors(campaign: Campaign, frames: list[Atoms], n: int) -> dict:
     return {"heldout_frames": n,
             "force_rmse_meV_A": 1000 * float(np.sqrt(np.mean(np.concatenate(df) ** 2))),
             "energy_rmse_meV_atom": 1000 * float(np.sqrt(np.mean(np.square(de))))}
+
+
+def eos_comparison(model, reference, start: Atoms, strains=EOS_STRAINS) -> dict:
+    """Energy and pressure of ``start`` under isotropic linear ``strains`` (fractional
+    coordinates fixed) from the calculators ``model`` and ``reference``, and the
+    Birch–Murnaghan fit of each energy curve: V₀ per atom (Å³) and bulk modulus (GPa)."""
+    out: dict = {"strains": [round(float(s), 4) for s in strains]}
+    for name, calc in (("model", model), ("reference", reference)):
+        volumes, energies, pressures = [], [], []
+        for strain in strains:
+            atoms = start.copy()
+            atoms.set_cell(start.cell * (1 + strain), scale_atoms=True)
+            atoms.calc = calc
+            volumes.append(atoms.get_volume() / len(atoms))
+            energies.append(atoms.get_potential_energy() / len(atoms))
+            pressures.append(-atoms.get_stress()[:3].mean() / units.GPa)
+        v0, e0, b = EquationOfState(volumes, energies, eos="birchmurnaghan").fit()
+        out[name] = {"v0_A3_atom": round(float(v0), 4), "bulk_modulus_GPa":
+                     round(float(b / units.GPa), 2), "pressure_GPa":
+                     [round(float(p), 3) for p in pressures],
+                     "energy_eV_atom": [round(float(e), 6) for e in energies]}
+    diff = np.subtract(out["model"]["energy_eV_atom"], out["reference"]["energy_eV_atom"])
+    out["energy_rmse_meV_atom_after_offset"] = round(1000 * float(np.std(diff)), 3)
+    out["pressure_rmse_GPa"] = round(float(np.sqrt(np.mean(np.subtract(
+        out["model"]["pressure_GPa"], out["reference"]["pressure_GPa"]) ** 2))), 3)
+    return out
 
 
 def reference_frames(campaign: Campaign, start: Atoms, example: Example, *, ps: float,
@@ -343,6 +377,9 @@ def judge(name: str, workdir: Path, args: argparse.Namespace) -> dict:
                  max_spread=run["max_spread"], committee_ms_per_step=round(run["ms_per_step"], 1),
                  production_md=run["file"])
     entry.update(heldout_errors(campaign, run["frames"], args.heldout))
+    if example.eos:
+        entry["eos"] = eos_comparison(load_committee(campaign.workdir),
+                                      oracle_calculator(campaign.cfg), start)
     if not args.reference_ps:
         return entry  # no reference MD asked for (GPAW: hours per picosecond here)
     ref, entry["reference_md"] = reference_frames(campaign, start, example,

@@ -1,5 +1,6 @@
-"""benchmarks/systems.py's analysis: peak positions of noisy histograms, and RDF peaks of a
-structure whose distances are known."""
+"""benchmarks/systems.py's analysis: peak positions of noisy histograms, RDF peaks of a
+structure whose distances are known, and the equation of state of a potential whose minimum
+and curvature can be found directly."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from ase.build import bulk
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
-from systems import peak_position, rdf_comparison  # noqa: E402
+from systems import eos_comparison, peak_position, rdf_comparison  # noqa: E402
 
 
 def test_peak_position_finds_noisy_peaks_between_bins():
@@ -43,3 +44,30 @@ def test_rdf_peaks_of_a_crystal_are_its_nearest_neighbour_distance():
     assert out["Li-Cl"]["peak_model_A"] == pytest.approx(5.13 / 2, abs=half_bin)
     assert out["Li-Li"]["peak_reference_A"] == pytest.approx(5.13 / np.sqrt(2), abs=half_bin)
     assert out["Li-Cl"]["integrated_abs_diff_A"] == 0
+
+
+def test_eos_comparison_recovers_the_minimum_and_curvature_of_emt_copper():
+    """EMT copper (ASE's test potential) as model and reference: no difference; V₀ and B of
+    the fit match a direct minimisation of the energy over the lattice constant and the
+    finite-difference curvature there; the pressures from the stress are -dE/dV."""
+    from ase import units
+    from ase.calculators.emt import EMT
+    from scipy.optimize import minimize_scalar
+
+    def energy(volume: float) -> float:  # eV/atom at volume (Å³/atom)
+        atoms = bulk("Cu", "fcc", a=(4 * volume) ** (1 / 3), cubic=True)
+        atoms.calc = EMT()
+        return atoms.get_potential_energy() / 4
+
+    out = eos_comparison(EMT(), EMT(), bulk("Cu", "fcc", a=3.6, cubic=True))
+    assert out["model"] == out["reference"] and out["pressure_rmse_GPa"] == 0
+    v0 = minimize_scalar(energy, bracket=(11.0, 11.6, 12.2), tol=1e-10).x
+    h = 0.01
+    curvature = (energy(v0 + h) - 2 * energy(v0) + energy(v0 - h)) / h**2
+    assert out["model"]["v0_A3_atom"] == pytest.approx(v0, rel=1e-3)
+    assert out["model"]["bulk_modulus_GPa"] == pytest.approx(v0 * curvature / units.GPa,
+                                                             rel=0.02)
+    for strain, pressure in zip(out["strains"], out["model"]["pressure_GPa"], strict=True):
+        volume = 3.6**3 / 4 * (1 + strain) ** 3
+        dedv = (energy(volume + h) - energy(volume - h)) / (2 * h)
+        assert pressure == pytest.approx(-dedv / units.GPa, rel=1e-3, abs=1e-3)
