@@ -59,6 +59,22 @@ def test_odd_electron_count_switches_spin_on():
     assert gpaw_parameters(GPAWSettings(spinpol=True), _water())["spinpol"] is True
 
 
+def test_metal_presets_stay_spin_paired_for_odd_electron_counts():
+    """A smeared Cu slab with one H (an odd count) is not an open shell: spin-paired in the
+    interface and slab presets unless asked; the bulk preset keeps the parity rule."""
+    slab = fcc111("Cu", size=(2, 2, 3), vacuum=5.0)
+    slab += Atoms("H", positions=[slab.positions[-1] + [0, 0, 1.5]])
+    slab.pbc = (True, True, False)
+    assert needs_spin(slab)
+    for preset in ("interface", "slab"):
+        assert gpaw_parameters(GPAWSettings(preset=preset), slab)["spinpol"] is False
+        asked = GPAWSettings(preset=preset, spinpol=True)
+        assert gpaw_parameters(asked, slab)["spinpol"] is True
+    cell = slab.copy()
+    cell.pbc = True
+    assert gpaw_parameters(GPAWSettings(preset="bulk"), cell)["spinpol"] is True
+
+
 def test_odd_electrons_seed_initial_moments():
     atoms = _oh()
     work = prepare_atoms(atoms, gpaw_parameters(GPAWSettings(), atoms))

@@ -22,8 +22,9 @@ slab          pw      400       3.5 per Å⁻¹ in-plane, kz=1 0.1 FD       yes 
 All presets use PBE, the ``dzp`` basis (the LCAO basis; in PW mode only the
 initial guess), at most 150 SCF iterations and GPAW's convergence criteria plus
 a force criterion of 1 meV/Å. Spin polarization is switched on when the number
-of electrons (nuclear charges minus ``charge``) is odd. k-point grids are
-Γ-centred.
+of electrons (nuclear charges minus ``charge``) is odd, except in the metallic
+``interface`` and ``slab`` presets (spin-paired unless ``spinpol: true``). k-point
+grids are Γ-centred.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ class Preset:
         default_factory=lambda: {"energy": 5e-4, "density": 1e-4, "forces": 1e-3})
     dipole_correction: bool = False
     min_vacuum_A: float | None = None
+    spin_if_odd: bool = True  # spin-polarised when the electron count is odd (spinpol unset)
     reasons: dict[str, str] = field(default_factory=dict)
 
 
@@ -104,6 +106,12 @@ _COMMON_REASONS = {
     "convergence": "GPAW's energy (5e-4 eV/electron) and density (1e-4) criteria plus "
                    "forces within 1 meV/Å: forces are the main training signal, and "
                    "without it eigensolvers disagree by ~3 meV/Å.",
+}
+
+_METAL_SPIN = {
+    "spinpol": "spin-paired even for an odd electron count: in a smeared metal an odd count "
+               "is not an open shell (Cu(111) | water + Li came out with zero moment at twice "
+               "the cost); set spinpol: true for magnetic electrodes (Fe, Co, Ni).",
 }
 
 PRESETS: dict[str, Preset] = {
@@ -138,8 +146,8 @@ PRESETS: dict[str, Preset] = {
                                 "metals, harmless for insulators."}),
     "interface": Preset(
         kpt_density_per_A=3.5, periodic_kz=False, smearing_eV=0.1, dipole_correction=True,
-        min_vacuum_A=4.0,
-        reasons={**_COMMON_REASONS,
+        min_vacuum_A=4.0, spin_if_odd=False,
+        reasons={**_COMMON_REASONS, **_METAL_SPIN,
                  "ecut_eV": "400 eV: as for the electrolyte part.",
                  "kpts": "3.5 per Å⁻¹ in-plane (metal electrode), one k-point along the "
                          "long z axis (vacuum or liquid: no dispersion).",
@@ -150,8 +158,8 @@ PRESETS: dict[str, Preset] = {
                                  "the dipole layer where the density is ~0."}),
     "slab": Preset(
         kpt_density_per_A=3.5, periodic_kz=False, smearing_eV=0.1, dipole_correction=True,
-        min_vacuum_A=4.0,
-        reasons={**_COMMON_REASONS,
+        min_vacuum_A=4.0, spin_if_odd=False,
+        reasons={**_COMMON_REASONS, **_METAL_SPIN,
                  "ecut_eV": "400 eV: as for the interface preset.",
                  "kpts": "3.5 per Å⁻¹ in-plane, one k-point along the non-periodic z.",
                  "smearing_eV": "0.1 eV Fermi–Dirac: metallic slab.",
@@ -287,7 +295,8 @@ def gpaw_parameters(settings: GPAWSettings, atoms: Atoms) -> dict[str, Any]:
         "xc": r["xc"],
         "basis": r["basis"],
         "kpts": {"size": list(_kpts(r, preset, atoms)), "gamma": True},
-        "spinpol": r["spinpol"] if r["spinpol"] is not None else needs_spin(atoms, r["charge"]),
+        "spinpol": (r["spinpol"] if r["spinpol"] is not None
+                    else preset.spin_if_odd and needs_spin(atoms, r["charge"])),
         "charge": r["charge"],
         "occupations": _occupations(r["smearing_eV"]),
         "maxiter": r["maxiter"],
