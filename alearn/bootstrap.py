@@ -59,10 +59,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = ["MDRun", "bootstrap_frames", "campaign_frames", "check_md_calculator",
-           "initial_candidates", "md_calculator", "md_frames", "md_runs", "most_diverse",
-           "perturbed_copies"]
+           "initial_candidates", "md_calculator", "md_frames", "md_runs", "md_start",
+           "most_diverse", "perturbed_copies"]
 
 KEY = "initial_data.bootstrap.md"
+# Vacuum between a slab's periodic images (Å) for xTB's 3D-periodic bootstrap MD.
+MIN_SLAB_GAP_A = 6.0
 # Runs are serial, on the writer rank: no random numbers broadcast over MPI ranks.
 SERIAL = DummyMPI()
 
@@ -88,17 +90,48 @@ def campaign_frames(cfg: CampaignConfig, starts: dict[str, Atoms], rng: np.rando
         See :func:`check_md_calculator`, :func:`md_calculator`, :func:`md_frames`.
     """
     boot = cfg.initial_data.bootstrap
-    make_calc = None
-    if boot.method == "md" and boot.n_per_system > 1:
-        for name, start in starts.items():
-            check_md_calculator(cfg, start, f"systems[{name}]")
-        calc = md_calculator(cfg)  # one that cannot be built fails here, before any MD
-        make_calc = partial(md_calculator, cfg)
-        if boot.md.calculator is not None and boot.md.calculator.kind == "foundation":
-            make_calc = partial(_same, calc)  # a model keeps no state between runs
-    return [(a, name) for name, start in starts.items()
-            for a in bootstrap_frames(start, boot, rng, make_calc=make_calc,
-                                      ucfg=cfg.uncertainty, where=f"systems[{name}]")]
+    if boot.method != "md" or boot.n_per_system == 1:
+        return [(a, name) for name, start in starts.items()
+                for a in bootstrap_frames(start, boot, rng, where=f"systems[{name}]")]
+    runs = {name: md_start(cfg, start) for name, start in starts.items()}
+    for name, start in runs.items():
+        check_md_calculator(cfg, start, f"systems[{name}]")
+    calc = md_calculator(cfg)  # one that cannot be built fails here, before any MD
+    make_calc = partial(md_calculator, cfg)
+    if boot.md.calculator is not None and boot.md.calculator.kind == "foundation":
+        make_calc = partial(_same, calc)  # a model keeps no state between runs
+    frames = []
+    for name, start in starts.items():
+        # a slab run periodic along z (md_start) is not strained: that would change its vacuum
+        own = boot
+        if runs[name] is not start:
+            log.info("systems[%s]: bootstrap MD on xTB with the slab periodic along z too",
+                     name)
+            own = boot.model_copy(update={"strain_max": 0.0})
+        for a in bootstrap_frames(runs[name], own, rng, make_calc=make_calc,
+                                  ucfg=cfg.uncertainty, where=f"systems[{name}]"):
+            a.pbc = start.pbc
+            frames.append((a, name))
+    return frames
+
+
+def md_start(cfg: CampaignConfig, atoms: Atoms) -> Atoms:
+    """The structure the bootstrap MD runs: ``atoms``, or for a slab (periodic in-plane,
+    not along z) under an xTB cheap calculator, which treats only 3D-periodic cells, a copy
+    periodic along z as well when the vacuum between the slab's images is at least
+    ``MIN_SLAB_GAP_A`` (the frames get the slab's ``pbc`` back for the oracle)."""
+    bcfg, _ = _calculator_section(cfg)
+    slab = bool(atoms.pbc[0] and atoms.pbc[1] and not atoms.pbc[2])
+    if bcfg.kind != "xtb" or not slab:
+        return atoms
+    z = atoms.positions[:, 2]
+    gap = float(atoms.cell[2, 2] - (z.max() - z.min()))
+    if gap < MIN_SLAB_GAP_A or abs(atoms.cell[2, :2]).max() > 1e-6 or z.min() < 0 \
+            or z.max() > atoms.cell[2, 2]:
+        return atoms  # check_md_calculator then says xTB cannot treat the slab
+    periodic = atoms.copy()
+    periodic.pbc = True
+    return periodic
 
 
 def initial_candidates(cfg: CampaignConfig, starts: dict[str, Atoms], user_frames: list[Atoms],

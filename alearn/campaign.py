@@ -34,7 +34,7 @@ import numpy as np
 from ase import Atoms
 
 from alearn import report
-from alearn.bootstrap import initial_candidates
+from alearn.bootstrap import check_md_calculator, initial_candidates, md_start
 from alearn.calibration import selection_window, validate_and_calibrate
 from alearn.conditions import converged
 from alearn.config import CampaignConfig, load_config
@@ -173,6 +173,8 @@ class Campaign:
 
                 check_baseline(self.cfg.baseline, atoms, where,
                                target_charge=total_charge(self.cfg.oracle))
+            if self._bootstraps_by_md():
+                check_md_calculator(self.cfg, md_start(self.cfg, atoms), where)
             if system.md.ensemble == "npt" and not atoms.pbc.all():
                 raise ConfigError(f"{where}.md.ensemble: npt needs a 3D-periodic "
                                   "structure; use nvt")
@@ -190,6 +192,11 @@ class Campaign:
         self.foundation = check_before_labels(
             self.cfg, atomic_numbers=self.atomic_numbers,
             n_initial_frames=None if self.stages.done(0, "init") else n_initial)
+
+    def _bootstraps_by_md(self) -> bool:
+        boot = self.cfg.initial_data.bootstrap
+        return (boot.method == "md" and boot.n_per_system > 1 and
+                self.cfg.initial_data.file is None and not self.stages.done(0, "init"))
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> CampaignResult:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from ase import Atoms
-from ase.build import bulk
+from ase.build import bulk, fcc111
 from ase.calculators.calculator import CalculationFailed, Calculator, all_changes
 from ase.calculators.emt import EMT
 from ase.collections import s22
@@ -18,6 +18,7 @@ from alearn.bootstrap import (
     md_calculator,
     md_frames,
     md_runs,
+    md_start,
     perturbed_copies,
 )
 from alearn.config import BootstrapConfig, UncertaintyConfig, config_from_dict
@@ -216,6 +217,29 @@ def test_md_calculator_is_checked_against_the_structure_and_the_oracle_charge():
         check_md_calculator(plain, slab, "systems[w]")
 
 
+def test_a_slab_runs_its_xtb_bootstrap_periodic_along_z_and_keeps_its_pbc():
+    """tblite treats only 3D-periodic cells: a slab with enough vacuum runs periodic along z,
+    unstrained, and its frames get the slab's pbc back for the oracle (dipole correction)."""
+    pytest.importorskip("tblite")
+    cfg = config_from_dict(_cfg({"method": "md", "n_per_system": 3, "strain_max": 0.05, "md": {
+        **FAST_MD, "calculator": {"kind": "xtb"}, "strained_cells": 1}}))
+    slab = _water_dimer()
+    slab.cell, slab.pbc = [8, 8, 14], (True, True, False)
+    slab.center()
+    assert md_start(cfg, slab).pbc.all() and not slab.pbc[2]
+    frames = campaign_frames(cfg, {"w": slab}, np.random.default_rng(0))
+    assert len(frames) == 3 and len({f.positions.tobytes() for f, _ in frames}) == 3
+    for frame, _ in frames:
+        assert frame.pbc.tolist() == [True, True, False]
+        np.testing.assert_array_equal(frame.cell, slab.cell)  # the vacuum is not strained
+    thin = slab.copy()
+    thin.cell = [8, 8, 6]  # ~3 Å of vacuum between the images: xTB would see them
+    thin.center()
+    assert md_start(cfg, thin) is thin
+    with pytest.raises(ConfigError, match=r"calculator\.kind: gpaw"):
+        check_md_calculator(cfg, md_start(cfg, thin), "systems[w]")
+
+
 # --------------------------------------------------------------------------- in a campaign
 def test_a_campaign_labels_the_md_frames(tmp_path):
     config = write_campaign(tmp_path, {"initial_data": {"bootstrap": {
@@ -230,3 +254,15 @@ def test_a_campaign_labels_the_md_frames(tmp_path):
     assert len(rows) == 6 and {(r.source, r.status) for r in rows} == {("bootstrap", "labeled")}
     for row, frame in zip(rows, expected):
         np.testing.assert_array_equal(row.toatoms().positions, frame.positions)
+
+
+def test_validate_checks_the_cheap_calculator_before_any_work(tmp_path):
+    """A slab with 2 Å of vacuum: xTB cannot run it, and validate says so before the
+    isolated atoms or any MD are computed."""
+    config = write_campaign(tmp_path, {"initial_data": {"bootstrap": {
+        "method": "md", "md": {**FAST_MD, "calculator": {"kind": "xtb"}}}}})
+    fcc111("Cu", (2, 2, 2), vacuum=1.0).write(tmp_path / "cu.xyz")  # pbc T, T, F
+    campaign = Campaign(config, tmp_path / "work")
+    with pytest.raises(ConfigError, match=r"systems\[cu\]: .*not pbc=\[True, True, False\]"):
+        campaign.validate()
+    assert not campaign.workdir.exists()

@@ -51,12 +51,14 @@ def _reduced(name: str, reduced: dict = REDUCED) -> dict:
 @pytest.mark.parametrize("path", sorted(
     str(p.relative_to(REPO)) for name in ("electrolyte", "interface", "solid_conductor")
     for p in (REPO / "examples" / name).glob("campaign_*.yaml")))
-def test_example_configs_load_and_their_gpaw_settings_resolve(path):
-    """Every example config passes the schema and its structure is readable; for the GPAW
-    versions (too slow to run in the tests), the preset resolves on that structure."""
+def test_example_configs_load_and_their_gpaw_settings_resolve(path, tmp_path):
+    """Every example config passes a campaign's input checks (structure, oracle, bootstrap
+    calculator) without running anything; for the GPAW versions (too slow to run in the
+    tests), the preset resolves on that structure."""
     from alearn.config import load_config
     from alearn.methods.gpaw_presets import gpaw_parameters
 
+    Campaign(REPO / path, tmp_path / "work").validate()
     cfg = load_config(REPO / path)
     for system in cfg.systems:
         atoms = read((REPO / path).parent / system.structure)
@@ -105,6 +107,28 @@ def test_solid_builder_makes_neutral_cells_with_a_schottky_pair():
         d = atoms.get_all_distances(mic=True)
         np.fill_diagonal(d, np.inf)
         assert d.min() == pytest.approx(builder.A_XTB / 2)  # Li–O, the shortest bond
+
+
+def test_interface_builder_makes_both_cells():
+    """build_structure.py (without its xTB relaxation): the xTB version's 70-atom cell and
+    the GPAW version's 37-atom one; water above the metal, Li in the film, vacuum above."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "interface_builder", REPO / "examples" / "interface" / "build_structure.py")
+    builder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(builder)
+    for kwargs, formula, vacuum in (({}, "H28Cu27LiO14", 12.0), (dict(
+            layers=2, n_water=6, film_A=5.0, vacuum_A=7.0, below_A=4.0), "H12Cu18LiO6", 7.0)):
+        atoms = builder.build(**kwargs)
+        assert atoms.get_chemical_formula() == formula
+        z = atoms.positions[:, 2]
+        metal = atoms.symbols == "Cu"
+        assert z[~metal].min() > z[metal].max() + 1.5  # the film lies on the metal
+        assert atoms.cell[2, 2] - z.max() > vacuum - 1.0  # vacuum above it (molecules' H)
+        d = atoms.get_all_distances(mic=True)
+        np.fill_diagonal(d, np.inf)
+        assert d.min() > 0.9  # O–H bonds are the closest pairs
 
 
 @pytest.mark.slow
