@@ -142,8 +142,8 @@ def _frame(atoms: Atoms) -> Atoms:
     return frame
 
 
-def production_run(campaign: Campaign, start: Atoms, example: Example, *, ps: float,
-                   every: int, seed: int) -> dict:
+def production_run(campaign: Campaign, committee, start: Atoms, example: Example, *,
+                   ps: float, every: int, seed: int) -> dict:
     """:func:`production`'s run, kept in the workdir for the committee that ran it
     (``production_md_iter<N>_<T>K_<ps>ps_every<n>_seed<s>.extxyz`` and ``.json``, N the
     committee's iteration) and reused: the analysis can change without running the MD
@@ -156,20 +156,21 @@ def production_run(campaign: Campaign, start: Atoms, example: Example, *, ps: fl
     if frames_path.is_file() and record_path.is_file():
         return {**read_json(record_path), "frames": read(frames_path, index=":"),
                 "file": frames_path.name}
-    run = production(campaign, start, example, ps=ps, every=every, seed=seed)
+    run = production(campaign, committee, start, example, ps=ps, every=every, seed=seed)
     with atomic_path(frames_path) as tmp:
         write(tmp, run["frames"], format="extxyz")
     write_json_atomic(record_path, {k: v for k, v in run.items() if k != "frames"})
     return {**run, "file": frames_path.name}
 
 
-def production(campaign: Campaign, start: Atoms, example: Example, *, ps: float, every: int,
-               seed: int) -> dict:
-    """Committee MD; stops at the first broken structure or spread at ``hi``."""
+def production(campaign: Campaign, committee, start: Atoms, example: Example, *, ps: float,
+               every: int, seed: int) -> dict:
+    """MD on ``committee`` (the campaign's); stops at the first broken structure or spread
+    at ``hi``."""
     ucfg = campaign.cfg.uncertainty
     dt = campaign.cfg.systems[0].md.timestep_fs
     atoms = start.copy()
-    atoms.calc = load_committee(campaign.workdir)
+    atoms.calc = committee
     dyn = dynamics(atoms, campaign, example.temperature_K, seed)
     frames, spread, event = [], [], None
     t0 = time.perf_counter()
@@ -190,9 +191,8 @@ def production(campaign: Campaign, start: Atoms, example: Example, *, ps: float,
             "max_spread": float(max(spread)), "ms_per_step": 1000 * wall / max(1, dyn.nsteps)}
 
 
-def heldout_errors(campaign: Campaign, frames: list[Atoms], n: int) -> dict:
+def heldout_errors(committee, oracle, frames: list[Atoms], n: int) -> dict:
     """Committee mean vs the oracle on ``n`` frames spread over ``frames``."""
-    committee, oracle = load_committee(campaign.workdir), oracle_calculator(campaign.cfg)
     picks = [frames[i] for i in np.linspace(0, len(frames) - 1, n).round().astype(int)]
     df, de = [], []
     for frame in picks:
@@ -231,8 +231,8 @@ def eos_comparison(model, reference, start: Atoms, strains=EOS_STRAINS) -> dict:
     return out
 
 
-def reference_frames(campaign: Campaign, start: Atoms, example: Example, *, ps: float,
-                     every: int, seed: int) -> tuple[list[Atoms], dict]:
+def reference_frames(campaign: Campaign, oracle, start: Atoms, example: Example, *,
+                     ps: float, every: int, seed: int) -> tuple[list[Atoms], dict]:
     """The frames of :func:`reference_md` and its record (``ps``, ``wall_s``, ``file``).
 
     Kept in the campaign's workdir (``reference_md_<T>K_<ps>ps_every<n>_seed<s>.extxyz``,
@@ -244,17 +244,17 @@ def reference_frames(campaign: Campaign, start: Atoms, example: Example, *, ps: 
     if path.is_file():
         return read(path, index=":"), {"ps": ps, "wall_s": None, "file": path.name}
     t0 = time.perf_counter()
-    frames = reference_md(campaign, start, example, ps=ps, every=every, seed=seed)
+    frames = reference_md(campaign, oracle, start, example, ps=ps, every=every, seed=seed)
     with atomic_path(path) as tmp:
         write(tmp, frames, format="extxyz")
     return frames, {"ps": ps, "wall_s": round(time.perf_counter() - t0), "file": path.name}
 
 
-def reference_md(campaign: Campaign, start: Atoms, example: Example, *, ps: float, every: int,
-                 seed: int) -> list[Atoms]:
-    """MD directly on the oracle (the reference method), same conditions."""
+def reference_md(campaign: Campaign, oracle, start: Atoms, example: Example, *, ps: float,
+                 every: int, seed: int) -> list[Atoms]:
+    """MD directly on ``oracle`` (the reference method), same conditions."""
     atoms = start.copy()
-    atoms.calc = oracle_calculator(campaign.cfg)
+    atoms.calc = oracle
     dyn = dynamics(atoms, campaign, example.temperature_K, seed)
     frames, dt, t0 = [], campaign.cfg.systems[0].md.timestep_fs, time.perf_counter()
     for _ in dyn.irun(int(round(ps * 1000 / dt))):
@@ -361,28 +361,30 @@ def msd_comparison(model: list[Atoms], reference: list[Atoms], symbol: str, fram
 def judge(name: str, workdir: Path, args: argparse.Namespace) -> dict:
     example = EXAMPLES[name]
     campaign = Campaign(REPO / "examples" / name / f"campaign_{args.oracle}.yaml", workdir)
+    oracle = oracle_calculator(campaign.cfg)
     if args.reference_only:
         campaign.validate()
-        _, record = reference_frames(campaign, campaign.starts[campaign.cfg.systems[0].name],
+        _, record = reference_frames(campaign, oracle,
+                                     campaign.starts[campaign.cfg.systems[0].name],
                                      example, ps=args.reference_ps, every=args.sample_every,
                                      seed=2)
         return {"name": name, "reference_md": record}
     entry = {"name": name, "oracle": args.oracle, "measured": time.strftime("%Y-%m-%d"),
              **campaign_figures(campaign, run=not args.as_is)}
     start = campaign.starts[campaign.cfg.systems[0].name]
-    run = production_run(campaign, start, example, ps=args.production_ps,
+    committee = load_committee(campaign.workdir)
+    run = production_run(campaign, committee, start, example, ps=args.production_ps,
                          every=args.sample_every, seed=1)
     entry.update(temperature_K=example.temperature_K, production_ps_asked=args.production_ps,
                  stable_ps=run["stable_ps"], stop_event=run["event"],
                  max_spread=run["max_spread"], committee_ms_per_step=round(run["ms_per_step"], 1),
                  production_md=run["file"])
-    entry.update(heldout_errors(campaign, run["frames"], args.heldout))
+    entry.update(heldout_errors(committee, oracle, run["frames"], args.heldout))
     if example.eos:
-        entry["eos"] = eos_comparison(load_committee(campaign.workdir),
-                                      oracle_calculator(campaign.cfg), start)
+        entry["eos"] = eos_comparison(committee, oracle, start)
     if not args.reference_ps:
         return entry  # no reference MD asked for (GPAW: hours per picosecond here)
-    ref, entry["reference_md"] = reference_frames(campaign, start, example,
+    ref, entry["reference_md"] = reference_frames(campaign, oracle, start, example,
                                                   ps=args.reference_ps,
                                                   every=args.sample_every, seed=2)
     entry["rdf"] = rdf_comparison(run["frames"], ref, example.pairs)
