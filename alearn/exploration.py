@@ -44,7 +44,7 @@ from ase.constraints import FixCom
 from ase.io import read
 from ase.md.langevin import Langevin
 from ase.md.langevinbaoab import LangevinBAOAB
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from ase.md.velocitydistribution import Stationary, thermalize_momenta
 from ase.parallel import DummyMPI
 
 from alearn.calculators.biased import UncertaintyBiasedCalculator, unbiased_results
@@ -197,7 +197,7 @@ def _run_walker(start: Atoms, calc: Calculator, committee, spec: WalkerSpec,
     rng = np.random.default_rng(spec.seed)
     atoms = start.copy()
     atoms.calc = calc
-    MaxwellBoltzmannDistribution(atoms, temperature_K=spec.temperature_K, rng=rng, comm=SERIAL)
+    thermalize_momenta(atoms, spec.temperature_K, rng=rng, comm=SERIAL)
     Stationary(atoms)
     if spec.md.ensemble == "nvt":
         atoms.set_constraint(FixCom())

@@ -12,7 +12,7 @@ from ase import Atoms, units
 from ase.calculators.calculator import Calculator
 from ase.constraints import FixCom
 from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from ase.md.velocitydistribution import Stationary, thermalize_momenta
 
 
 def langevin_frames(start: Atoms, calc: Calculator, *, temperature_K: float, steps: int,
@@ -27,7 +27,7 @@ def langevin_frames(start: Atoms, calc: Calculator, *, temperature_K: float, ste
     atoms = start.copy()
     atoms.calc = calc
     rng = np.random.default_rng(seed)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=rng)
+    thermalize_momenta(atoms, temperature_K, rng=rng)
     Stationary(atoms)
     atoms.set_constraint(FixCom())
     dyn = Langevin(atoms, timestep_fs * units.fs, temperature_K=temperature_K,

@@ -55,7 +55,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from ase import Atoms, units  # noqa: E402
 from ase.md.langevin import Langevin  # noqa: E402
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution  # noqa: E402
+from ase.md.velocitydistribution import thermalize_momenta  # noqa: E402
 from ase.md.verlet import VelocityVerlet  # noqa: E402
 from md_models import electrolyte_box, save_committee, water_cluster  # noqa: E402
 from result_line import emit  # noqa: E402
@@ -160,7 +160,7 @@ def walkers_ms(committee: CommitteeCalculator, atoms: Atoms, *, n: int, steps: i
 def nve_drift(calc, atoms: Atoms, steps: int) -> float:
     """Slope of the total energy of an NVE run, eV per atom per ps."""
     work = atoms.copy()
-    MaxwellBoltzmannDistribution(work, temperature_K=300, rng=np.random.default_rng(0))
+    thermalize_momenta(work, 300, rng=np.random.default_rng(0))
     work.calc = calc
     dyn = VelocityVerlet(work, 0.5 * units.fs)
     energies = []

@@ -52,7 +52,7 @@ from ase.data import atomic_numbers
 from ase.eos import EquationOfState
 from ase.geometry.rdf import get_rdf
 from ase.io import read, write
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from ase.md.velocitydistribution import Stationary, thermalize_momenta
 from result_line import RESULTS, emit
 
 from alearn import Campaign, load_committee
@@ -121,7 +121,7 @@ def dynamics(atoms: Atoms, campaign: Campaign, temperature_K: float, seed: int):
     spec = WalkerSpec(system=system.name, walker=0, iteration=0, temperature_K=temperature_K,
                       seed=seed, md=system.md)
     rng = np.random.default_rng(seed)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=rng)
+    thermalize_momenta(atoms, temperature_K, rng=rng)
     Stationary(atoms)
     if system.md.ensemble == "nvt":
         atoms.set_constraint(FixCom())
