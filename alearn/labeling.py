@@ -139,8 +139,10 @@ def label_pending(ds: Dataset, *, oracle: Oracle, oracle_cfg: OracleConfig, orac
     worker-process isolation the group leader launches the parallel worker
     and the others wait); each finished label goes to the journal at once,
     and the writer rank records the journal into the database. Once ``stop``
-    is set (the campaign is being stopped and its workers ended), no outcome
-    is journaled any more: a worker ended by the stop is no failed label.
+    is set (the campaign is being stopped and its workers ended), no label
+    starts and no outcome is journaled any more: a worker ended by the stop is
+    no failed label, and the other threads do not start the next rows while
+    the signal handler is still ending the children.
     """
     journal.mkdir(parents=True, exist_ok=True)
     selection = selection or {}
@@ -158,6 +160,8 @@ def label_pending(ds: Dataset, *, oracle: Oracle, oracle_cfg: OracleConfig, orac
 
         def compute(item: tuple[int, Atoms]) -> None:
             row_id, atoms = item
+            if stop is not None and stop.is_set():
+                return  # the campaign is stopping: start no label
             progress.started(row_id)
             outcome = compute_outcome(row_id, atoms, oracle, oracle_cfg, journal / "scratch",
                                       rank=workers.rank)
@@ -173,6 +177,8 @@ def label_pending(ds: Dataset, *, oracle: Oracle, oracle_cfg: OracleConfig, orac
             workers.map(compute, todo, desc="labels", group_size=group, concurrency=concurrency)
         finally:
             progress.close()
+    if stop is not None and stop.is_set():
+        return 0  # stopping (the signal handler raises CampaignInterrupted): record nothing
     if workers.is_writer:
         settings = oracle.settings()
         for row in pending:
