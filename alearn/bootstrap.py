@@ -90,7 +90,7 @@ def campaign_frames(cfg: CampaignConfig, starts: dict[str, Atoms], rng: np.rando
         See :func:`check_md_calculator`, :func:`md_calculator`, :func:`md_frames`.
     """
     boot = cfg.initial_data.bootstrap
-    if boot.method != "md" or boot.n_per_system == 1:
+    if not boot.runs_md:
         return [(a, name) for name, start in starts.items()
                 for a in bootstrap_frames(start, boot, rng, where=f"systems[{name}]")]
     runs = {name: md_start(cfg, start) for name, start in starts.items()}

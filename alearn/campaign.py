@@ -194,9 +194,8 @@ class Campaign:
             n_initial_frames=None if self.stages.done(0, "init") else n_initial)
 
     def _bootstraps_by_md(self) -> bool:
-        boot = self.cfg.initial_data.bootstrap
-        return (boot.method == "md" and boot.n_per_system > 1 and
-                self.cfg.initial_data.file is None and not self.stages.done(0, "init"))
+        return (self.cfg.initial_data.bootstrap.runs_md and self.cfg.initial_data.file is None
+                and not self.stages.done(0, "init"))
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> CampaignResult:

@@ -88,6 +88,11 @@ class BootstrapConfig(_Strict):
                              "method is rattle; set method: md to use it, or remove md")
         return self
 
+    @property
+    def runs_md(self) -> bool:
+        """Method md with frames beyond the start structure: the cheap calculator runs."""
+        return self.method == "md" and self.n_per_system > 1
+
     @model_serializer(mode="wrap")
     def _dump(self, handler: Any) -> Any:
         # rattle dumps as before method/md existed: workdirs started then still resume
