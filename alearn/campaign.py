@@ -34,7 +34,8 @@ import numpy as np
 from ase import Atoms
 
 from alearn import report
-from alearn.bootstrap import check_md_calculator, initial_candidates, md_start
+from alearn.bootstrap import initial_candidates
+from alearn.bootstrap_calculator import check_md_calculator, md_start
 from alearn.calibration import selection_window, validate_and_calibrate
 from alearn.conditions import converged
 from alearn.config import CampaignConfig, load_config

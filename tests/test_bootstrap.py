@@ -12,15 +12,8 @@ from ase.collections import s22
 
 import alearn.bootstrap as bootstrap
 from alearn import Campaign
-from alearn.bootstrap import (
-    campaign_frames,
-    check_md_calculator,
-    md_calculator,
-    md_frames,
-    md_runs,
-    md_start,
-    perturbed_copies,
-)
+from alearn.bootstrap import campaign_frames, md_frames, md_runs, perturbed_copies
+from alearn.bootstrap_calculator import check_md_calculator, md_calculator, md_start
 from alearn.config import BootstrapConfig, UncertaintyConfig, config_from_dict
 from alearn.dataset import Dataset
 from alearn.errors import AlearnError, ConfigError

@@ -124,7 +124,7 @@ def test_odd_electrons_without_spin_stop_before_any_work(tmp_path, states, messa
 
 
 def test_the_redox_example_validates(tmp_path):
-    from alearn.bootstrap import check_md_calculator
+    from alearn.bootstrap_calculator import check_md_calculator
     from alearn.config import load_config
     from conftest import REPO
 
@@ -137,7 +137,7 @@ def test_the_redox_example_validates(tmp_path):
 
 
 def test_the_bootstrap_md_runs_one_of_the_states():
-    from alearn.bootstrap import check_md_calculator
+    from alearn.bootstrap_calculator import check_md_calculator
 
     def boot(charge: int, uhf: int):
         return _config({"initial_data": {"bootstrap": {"method": "md", "md": {
