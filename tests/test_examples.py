@@ -49,7 +49,8 @@ def _reduced(name: str, reduced: dict = REDUCED) -> dict:
 
 
 @pytest.mark.parametrize("path", sorted(
-    str(p.relative_to(REPO)) for name in ("electrolyte", "interface", "solid_conductor")
+    str(p.relative_to(REPO))
+    for name in ("electrolyte", "interface", "solid_conductor", "screening")
     for p in (REPO / "examples" / name).glob("campaign_*.yaml")))
 def test_example_configs_load_and_their_gpaw_settings_resolve(path, tmp_path):
     """Every example config passes a campaign's input checks (structure, oracle, bootstrap
@@ -62,7 +63,8 @@ def test_example_configs_load_and_their_gpaw_settings_resolve(path, tmp_path):
     cfg = load_config(REPO / path)
     for system in cfg.systems:
         atoms = read((REPO / path).parent / system.structure)
-        assert len(atoms) >= 18 and atoms.pbc.all()
+        # condensed phases: 18 atoms or more (the screen's competing phases: conventional cells)
+        assert atoms.pbc.all() and (len(atoms) >= 18 or system.name.startswith("ref_"))
         if cfg.oracle.kind == "gpaw":
             params = gpaw_parameters(cfg.oracle.gpaw, atoms)
             assert params["xc"] == "PBE" and len(params["kpts"]["size"]) == 3
@@ -107,6 +109,41 @@ def test_solid_builder_makes_neutral_cells_with_a_schottky_pair():
         d = atoms.get_all_distances(mic=True)
         np.fill_diagonal(d, np.inf)
         assert d.min() == pytest.approx(builder.A_XTB / 2)  # Li–O, the shortest bond
+
+
+def test_screening_gpaw_cells_and_their_kpoints():
+    """build_structures.py: the GPAW committee's 2×2×1 cells carry the 2×2×2 cells'
+    chemistry (same vacancies: neutral with formal charges), and campaign_gpaw.yaml's one
+    k-point density gives them the solid conductor's 2×2×4 grid and the competing phases
+    3–4 points per axis; the screen configs load."""
+    import importlib.util
+
+    from alearn.config import load_config
+    from alearn.methods.gpaw_presets import gpaw_parameters
+    from protocols.screening.config import load_screen_config
+
+    folder = REPO / "examples" / "screening"
+    spec = importlib.util.spec_from_file_location("screen_builder", folder / "build_structures.py")
+    builder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(builder)
+    charges = {"Li": 1, "Na": 1, "Mg": 2, "O": -2, "Cl": -1, "Br": -1}
+    small, large = builder.training_structures((2, 2, 1)), builder.training_structures()
+    assert sorted(small) == sorted(large)
+    for name, atoms in small.items():
+        assert len(atoms) in (18, 19) and set(atoms.symbols) == set(large[name].symbols)
+        assert sum(charges[s] for s in atoms.symbols) == 0
+        on_disk = read(folder / "training_gpaw" / f"{name}.xyz")
+        assert on_disk.get_chemical_formula() == atoms.get_chemical_formula()
+    cfg = load_config(folder / "campaign_gpaw.yaml")
+    for system in cfg.systems:
+        atoms = read(folder / system.structure)
+        size = gpaw_parameters(cfg.oracle.gpaw, atoms)["kpts"]["size"]
+        if len(atoms) >= 18:
+            assert size == [2, 2, 4]
+        else:
+            assert size == [size[0]] * 3 and 3 <= size[0] <= 4
+    for name in ("screen_xtb.yaml", "screen_gpaw.yaml"):
+        assert load_screen_config(folder / name).stages.md is not None
 
 
 def test_interface_builder_makes_both_cells():

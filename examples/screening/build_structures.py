@@ -18,7 +18,14 @@ Writes beside this file:
     NaCl, NaBr (rock salt), Na₂O (antifluorite), MgO (rock salt), conventional cells.
 ``training/*.xyz``
     the start structures of the committee's campaign (campaign_xtb.yaml): the
-    family's chemistry with vacancies, 38 atoms each.
+    family's chemistry with vacancies, 2×2×2 (38–39 atoms each), and the
+    competing phases.
+``training_gpaw/*.xyz``
+    the same chemistry in 2×2×1 cells (18–19 atoms) for the GPAW campaign
+    (campaign_gpaw.yaml): a GPAW label of the 38-atom cell costs 3–4 min on one
+    core here, of the 18-atom cell about one. The committee is local (4.5 Å
+    cutoff), so it carries to the screen's 2×2×2 candidates; the screen's own
+    uncertainty says where it does not.
 
 ::
 
@@ -54,11 +61,11 @@ def with_schottky_pair(atoms: Atoms, cation: str, anion: str) -> Atoms:
     return out
 
 
-def training_structures() -> dict[str, Atoms]:
-    """Start structures of the committee's campaign, 2×2×2 with vacancies (38–39 atoms)."""
-    li3ocl = antiperovskite().repeat(2)
-    na3obr = antiperovskite("Na", "Br", 4.57).repeat(2)
-    mixed = antiperovskite(lattice_A=3.96).repeat(2)
+def training_structures(repeat: tuple[int, int, int] = (2, 2, 2)) -> dict[str, Atoms]:
+    """Start structures of the committee's campaign: ``repeat`` cells with vacancies."""
+    li3ocl = antiperovskite().repeat(repeat)
+    na3obr = antiperovskite("Na", "Br", 4.57).repeat(repeat)
+    mixed = antiperovskite(lattice_A=3.96).repeat(repeat)
     symbols = mixed.get_chemical_symbols()
     halides = [i for i, s in enumerate(symbols) if s == "Cl"]
     for i in halides[::2]:
@@ -101,14 +108,14 @@ def parents() -> list[Atoms]:
 def main() -> None:
     ase.io.write(HERE / "parents.extxyz", parents(), format="extxyz")
     ase.io.write(HERE / "references.extxyz", references(), format="extxyz")
-    (HERE / "training").mkdir(exist_ok=True)
-    for name, atoms in training_structures().items():
-        atoms.write(HERE / "training" / f"{name}.xyz")
-        print(name, atoms.get_chemical_formula(), len(atoms))
-    for atoms in references():  # the competing phases: the committee must know them too
-        name = atoms.info["name"].lower()
-        atoms.write(HERE / "training" / f"ref_{name}.xyz")
-        print(name, len(atoms))
+    for folder, repeat in (("training", (2, 2, 2)), ("training_gpaw", (2, 2, 1))):
+        (HERE / folder).mkdir(exist_ok=True)
+        for name, atoms in training_structures(repeat).items():
+            atoms.write(HERE / folder / f"{name}.xyz")
+            print(folder, name, atoms.get_chemical_formula(), len(atoms))
+        for atoms in references():  # the competing phases: the committee must know them too
+            name = atoms.info["name"].lower()
+            atoms.write(HERE / folder / f"ref_{name}.xyz")
 
 
 if __name__ == "__main__":
