@@ -146,6 +146,33 @@ def test_screening_gpaw_cells_and_their_kpoints():
         assert load_screen_config(folder / name).stages.md is not None
 
 
+def test_screening_competing_phases_are_ionic_crystals():
+    """build_structures.py's competing phases (the hull's references): every cation's
+    nearest neighbour is an anion, at the textbook distance (rock salt a/2, antifluorite
+    a√3/4); ASE's fluorite builder given "Li2O" puts Li on the fcc site and Li-Li at that
+    distance, a structure that made Li3OCl lie 230 meV/atom below the hull in PBE."""
+    import importlib.util
+
+    folder = REPO / "examples" / "screening"
+    spec = importlib.util.spec_from_file_location("screen_builder", folder / "build_structures.py")
+    builder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(builder)
+    anions = {"O", "Cl", "Br"}
+    on_disk = {a.info["name"]: a for a in read(folder / "references.extxyz", ":")}
+    for atoms in builder.references():
+        name, a = atoms.info["name"], atoms.cell.lengths()[0]
+        bond = a * np.sqrt(3) / 4 if name in ("Li2O", "Na2O") else a / 2
+        d = atoms.get_all_distances(mic=True)
+        np.fill_diagonal(d, np.inf)
+        cation = np.array([s not in anions for s in atoms.symbols])
+        assert d[np.ix_(cation, ~cation)].min(axis=1) == pytest.approx(bond)
+        assert d[np.ix_(cation, cation)].min() > 1.1 * bond
+        assert np.allclose(on_disk[name].positions, atoms.positions)
+        for folder_name in ("training", "training_gpaw"):
+            written = read(folder / folder_name / f"ref_{name.lower()}.xyz")
+            assert np.allclose(written.positions, atoms.positions)
+
+
 def test_interface_builder_makes_both_cells():
     """build_structure.py (without its xTB relaxation): the xTB version's 70-atom cell and
     the GPAW version's 37-atom one; water above the metal, Li in the film, vacuum above."""

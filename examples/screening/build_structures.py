@@ -85,13 +85,16 @@ def training_structures(repeat: tuple[int, int, int] = (2, 2, 2)) -> dict[str, A
 
 def references() -> list[Atoms]:
     """Competing binary phases (conventional cubic cells)."""
-    phases = {"Li2O": ("fluorite", 4.61), "Na2O": ("fluorite", 5.55),
-              "LiCl": ("rocksalt", 5.13), "LiBr": ("rocksalt", 5.50),
-              "NaCl": ("rocksalt", 5.64), "NaBr": ("rocksalt", 5.97),
-              "MgO": ("rocksalt", 4.21)}
+    # ASE's fluorite puts the first symbol on the fcc site: "OLi2" is the antifluorite
+    # (O fcc, Li in every tetrahedral hole); "Li2O" would put Li on the fcc site and one O
+    # and one Li in the holes, Li-Li at a*sqrt(3)/4
+    phases = {"Li2O": ("OLi2", "fluorite", 4.61), "Na2O": ("ONa2", "fluorite", 5.55),
+              "LiCl": ("LiCl", "rocksalt", 5.13), "LiBr": ("LiBr", "rocksalt", 5.50),
+              "NaCl": ("NaCl", "rocksalt", 5.64), "NaBr": ("NaBr", "rocksalt", 5.97),
+              "MgO": ("MgO", "rocksalt", 4.21)}
     refs = []
-    for name, (lattice, a) in phases.items():
-        atoms = bulk(name, lattice, a=a, cubic=True)
+    for name, (symbols, lattice, a) in phases.items():
+        atoms = bulk(symbols, lattice, a=a, cubic=True)
         atoms.info["name"] = name
         refs.append(atoms)
     return refs

@@ -66,6 +66,7 @@ def compare(atoms, committee, oracle) -> dict:
     return {
         "formula": atoms.get_chemical_formula(), "atoms": n,
         "oracle_s": round(time.perf_counter() - start, 1),
+        "energy_oracle_eV_atom": e_ref / n, "energy_model_eV_atom": e_model / n,
         "energy_error_meV_atom": 1000 * (e_model - e_ref) / n,
         "force_rmse_meV_A": 1000 * float(np.sqrt(((f_model - f_ref) ** 2).mean())),
         "force_rms_oracle_meV_A": 1000 * float(np.sqrt((f_ref ** 2).mean())),
