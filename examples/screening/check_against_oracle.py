@@ -30,13 +30,7 @@ from ase.units import GPa
 
 from alearn import load_committee
 from alearn.config import load_config
-from alearn.methods import method, section
-
-
-def oracle_calculator(campaign: Path):
-    """The oracle of the campaign in ``campaign`` (its recorded ``config.yaml``)."""
-    cfg = load_config(campaign / "config.yaml")
-    return method(cfg.oracle.kind).make_calculator(section(cfg.oracle))
+from alearn.electronic_states import oracle_calculator
 
 
 def left_structure(screen: Path, candidate: str, stage: str):
@@ -88,7 +82,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write all results to this JSON file")
     args = parser.parse_args()
     structures = {c: left_structure(args.screen, c, args.stage) for c in args.candidates}
-    committee, oracle = load_committee(args.campaign), oracle_calculator(args.campaign)
+    committee = load_committee(args.campaign)
+    oracle = oracle_calculator(load_config(args.campaign / "config.yaml"))
     results = []
     for name, atoms in structures.items():
         result = {"candidate": name, "stage": args.stage, **compare(atoms, committee, oracle)}
