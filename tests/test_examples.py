@@ -48,6 +48,17 @@ def _reduced(name: str, reduced: dict = REDUCED) -> dict:
                             source=str(folder / "campaign_xtb.yaml"), base_dir=folder)
 
 
+def _builder(example: str, script: str):
+    """An example's structure-building script, imported as a module (its main() not run)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"{example}_builder",
+                                                  REPO / "examples" / example / script)
+    builder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(builder)
+    return builder
+
+
 @pytest.mark.parametrize("path", sorted(
     str(p.relative_to(REPO))
     for name in ("electrolyte", "interface", "solid_conductor", "screening")
@@ -73,13 +84,9 @@ def test_example_configs_load_and_their_gpaw_settings_resolve(path, tmp_path):
 def test_electrolyte_builder_packs_a_solvated_ion_pair():
     """build_structure.py (without its xTB relaxation): the density asked for, Li with four
     first-shell waters at 1.95 Å, no close contacts."""
-    import sys
-
-    sys.path.insert(0, str(REPO / "examples" / "electrolyte"))
-    from build_structure import box_edge_A, pack
-
-    edge = box_edge_A(8, 1.0)
-    atoms = pack(8, edge, np.random.default_rng(8))
+    builder = _builder("electrolyte", "build_structure.py")
+    edge = builder.box_edge_A(8, 1.0)
+    atoms = builder.pack(8, edge, np.random.default_rng(8))
     assert atoms.get_chemical_formula() == "H16FLiO8"
     grams = atoms.get_masses().sum() / 6.02214076e23
     assert grams / (atoms.get_volume() * 1e-24) == pytest.approx(1.0, rel=1e-6)
@@ -94,12 +101,7 @@ def test_solid_builder_makes_neutral_cells_with_a_schottky_pair():
     """build_structure.py (without its xTB relaxation): the 2×2×2 cell of the xTB version
     and the 2×2×1 cell of the GPAW version each lose one Li and one Cl; charge neutral
     (Li⁺, O²⁻, Cl⁻) and no two atoms closer than in the perfect crystal."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "solid_builder", REPO / "examples" / "solid_conductor" / "build_structure.py")
-    builder = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(builder)
+    builder = _builder("solid_conductor", "build_structure.py")
     for repeat, formula in (((2, 2, 2), "Cl7Li23O8"), ((2, 2, 1), "Cl3Li11O4")):
         atoms = builder.li3ocl_with_schottky_pair(repeat, builder.A_XTB)
         assert atoms.get_chemical_formula() == formula
@@ -116,16 +118,12 @@ def test_screening_gpaw_cells_and_their_kpoints():
     chemistry (same vacancies: neutral with formal charges), and campaign_gpaw.yaml's one
     k-point density gives them the solid conductor's 2×2×4 grid and the competing phases
     3–4 points per axis; the screen configs load."""
-    import importlib.util
-
     from alearn.config import load_config
     from alearn.methods.gpaw_presets import gpaw_parameters
     from protocols.screening.config import load_screen_config
 
     folder = REPO / "examples" / "screening"
-    spec = importlib.util.spec_from_file_location("screen_builder", folder / "build_structures.py")
-    builder = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(builder)
+    builder = _builder("screening", "build_structures.py")
     charges = {"Li": 1, "Na": 1, "Mg": 2, "O": -2, "Cl": -1, "Br": -1}
     small, large = builder.training_structures((2, 2, 1)), builder.training_structures()
     assert sorted(small) == sorted(large)
@@ -151,12 +149,8 @@ def test_screening_competing_phases_are_ionic_crystals():
     nearest neighbour is an anion, at the textbook distance (rock salt a/2, antifluorite
     a√3/4); ASE's fluorite builder given "Li2O" puts Li on the fcc site and Li-Li at that
     distance, a structure that made Li3OCl lie 230 meV/atom below the hull in PBE."""
-    import importlib.util
-
     folder = REPO / "examples" / "screening"
-    spec = importlib.util.spec_from_file_location("screen_builder", folder / "build_structures.py")
-    builder = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(builder)
+    builder = _builder("screening", "build_structures.py")
     anions = {"O", "Cl", "Br"}
     on_disk = {a.info["name"]: a for a in read(folder / "references.extxyz", ":")}
     for atoms in builder.references():
@@ -176,12 +170,7 @@ def test_screening_competing_phases_are_ionic_crystals():
 def test_interface_builder_makes_both_cells():
     """build_structure.py (without its xTB relaxation): the xTB version's 70-atom cell and
     the GPAW version's 37-atom one; water above the metal, Li in the film, vacuum above."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "interface_builder", REPO / "examples" / "interface" / "build_structure.py")
-    builder = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(builder)
+    builder = _builder("interface", "build_structure.py")
     for kwargs, formula, vacuum in (({}, "H28Cu27LiO14", 12.0), (dict(
             layers=2, n_water=6, film_A=5.0, vacuum_A=7.0, below_A=4.0), "H12Cu18LiO6", 7.0)):
         atoms = builder.build(**kwargs)
