@@ -502,7 +502,7 @@ class Campaign:
         the last trusted or candidate frame its predecessor sampled one iteration earlier
         (that ``committee``, the walker's own, does not reject)."""
         start = self.starts[spec.system]
-        if spec.md.start_from == "structure" or spec.iteration <= 1:
+        if spec.md.walker_start_from(spec.walker) == "structure" or spec.iteration <= 1:
             return start
         previous = self.stages.iter_dir(spec.iteration - 1) / "explore"
         return continue_from(start, walker_frames(previous, [spec]), self.cfg.uncertainty,

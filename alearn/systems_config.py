@@ -32,6 +32,9 @@ class RampConfig(_Strict):
         None, description="pressure of iteration 1 (NPT); default: no pressure ramp")
 
 
+StartFrom = Literal["structure", "previous"]
+
+
 class MDConfig(_Strict):
     """Exploration MD of one system's walkers.
 
@@ -51,10 +54,12 @@ class MDConfig(_Strict):
         None, description="reach temperature_K/pressure_bar over the first iterations")
     timestep_fs: float = Field(0.5, gt=0, le=10)
     steps: int = Field(200, gt=0)
-    start_from: Literal["structure", "previous"] = Field(
+    start_from: StartFrom | list[StartFrom] = Field(
         "structure", description="each iteration's walker starts from the system's structure, "
         "or from the last trusted or candidate frame of its predecessor in the previous "
-        "iteration (explores further every iteration; the structure when there is none)")
+        "iteration (explores further every iteration; the structure when there is none); "
+        "one value for all walkers, or a list with one per walker (e.g. [previous, "
+        "previous, structure]: one walker goes back to the start every iteration)")
     sample_interval: int = Field(10, gt=0)
     friction_per_fs: float = Field(0.01, gt=0)
     pressure_bar: float | list[float] = Field(
@@ -74,6 +79,16 @@ class MDConfig(_Strict):
             raise ValueError("empty list; give one temperature (K) for all walkers or one "
                              "per walker")
         _positive_temperatures(values)
+        return value
+
+    @field_validator("start_from", mode="before")
+    @classmethod
+    def _known_starts(cls, value: object) -> object:
+        values = value if isinstance(value, list) else [value]
+        bad = [v for v in values if v not in ("structure", "previous")]
+        if bad:
+            raise ValueError(f"unknown start {bad}; use 'structure' or 'previous', or a list "
+                             "with one of them per walker")
         return value
 
     @field_validator("temperature_ramp_K")
@@ -99,6 +114,12 @@ class MDConfig(_Strict):
         """The pressure (bar, NPT) walker ``walker`` must reach."""
         return self.pressure_bar[walker] if isinstance(self.pressure_bar, list) \
             else self.pressure_bar
+
+    def walker_start_from(self, walker: int) -> StartFrom:
+        """Where walker ``walker`` (0-based) starts each iteration: ``structure`` or
+        ``previous``."""
+        starts = self.start_from
+        return starts[walker] if isinstance(starts, list) else starts
 
     def ramp_fraction(self, iteration: int) -> float:
         """How far (0–1) ``ramp`` has come in ``iteration`` (1-based); 1 without one."""
@@ -144,12 +165,13 @@ class SystemConfig(_Strict):
     @model_validator(mode="after")
     def _one_condition_per_walker(self) -> SystemConfig:
         where = f"systems[{self.name}]"
-        for key, what in (("temperature_K", "temperature"), ("pressure_bar", "pressure")):
+        for key, what in (("temperature_K", "temperature"), ("pressure_bar", "pressure"),
+                          ("start_from", "start")):
             whats = what + "s"
             values = getattr(self.md, key)
             if isinstance(values, list) and len(values) != self.walkers:
                 raise ValueError(
                     f"{where}.md.{key} lists {len(values)} {whats} but {where}.walkers is "
                     f"{self.walkers}; give one {what} per walker (a list of {self.walkers}), "
-                    f"one number for all walkers, or set walkers: {len(values)}")
+                    f"one value for all walkers, or set walkers: {len(values)}")
         return self

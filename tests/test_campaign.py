@@ -95,13 +95,17 @@ def test_cli_reports_config_errors_cleanly(tmp_path):
 
 
 def test_walkers_can_continue_from_their_previous_iteration(finished_campaign):
-    system = deep_update(TINY["systems"][0], {"md": {"start_from": "previous"}})
+    """Walker 1 continues where it stopped; walker 0 goes back to the structure."""
+    system = deep_update(TINY["systems"][0], {"md": {"start_from": ["structure", "previous"]}})
     cfg = config_from_dict({**TINY, "systems": [system]}, source="test",
                            base_dir=finished_campaign.parent)
     campaign = Campaign(cfg, finished_campaign)
     campaign.validate()  # reads the start structures
     spec_1, spec_2 = (next(s for s in campaign.walker_specs(it) if s.walker == 1)
                       for it in (1, 2))
+    back = next(s for s in campaign.walker_specs(2) if s.walker == 0)
+    np.testing.assert_array_equal(campaign.walker_start(back).positions,
+                                  campaign.starts["cu"].positions)
     np.testing.assert_array_equal(campaign.walker_start(spec_1).positions,
                                   campaign.starts["cu"].positions)
     sampled = read(finished_campaign / "iter_001" / "explore" / "cu_w1.xyz", ":")

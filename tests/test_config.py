@@ -62,6 +62,9 @@ def _system(**changes) -> dict:
                          "systems[cu].walkers is 3; give one temperature per walker"),
     (_system(walkers=1, md={"temperature_K": [300, 400, 500]}),
      "lists 3 temperatures but systems[cu].walkers is 1"),
+    (_system(md={"temperature_K": 300, "start_from": ["previous"]}),
+     "systems[cu].md.start_from lists 1 starts but systems[cu].walkers is 2"),
+    (_system(md={"start_from": "last"}), "systems[cu].md.start_from': unknown start ['last']"),
     ({"committee": {"training": {"e0s": {"Cu": -1.0, "Cx": -2.0}}}},
      "committee.training.e0s': unknown element symbols ['Cx']"),
 ])
