@@ -3,11 +3,12 @@ final committee, calibration quality on a test set, and the plots."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
+from ase.calculators.calculator import Calculator
 
 from alearn.calibration import calibration_metrics, predict_validation, spearman
 from alearn.config import CampaignConfig
@@ -58,23 +59,31 @@ def calibration_quality(calc, frames: Sequence[Atoms]) -> dict[str, float]:
             "miscalibration_area_calibrated": round(m["miscalibration_area"], 3)}
 
 
-def md_stability(calc, cfg: CampaignConfig, start: Atoms, *, walkers: int, steps: int,
-                 temperature_K: float, tag: str) -> dict:
-    """Run ``walkers`` campaign walkers (alearn.exploration.run_walker: the campaign's own
-    stop rules, driven by one member with the committee checked at the sampling interval)
-    for ``steps`` steps at ``temperature_K``; the fraction that ran to the end without a
-    broken structure or a crossing of ``hi``. The walkers' seeds do not depend on ``tag``,
-    so every method's committee starts from the same velocities."""
+def stability_specs(cfg: CampaignConfig, *, walkers: int, steps: int,
+                    temperature_K: float) -> list[WalkerSpec]:
+    """The stability run's ``walkers`` walkers: ``steps`` steps at ``temperature_K`` with
+    the campaign's walker settings. Their seeds do not depend on the committee, so every
+    method's committee starts from the same velocities."""
     system = cfg.systems[0]
     md = system.md.model_copy(update={"steps": steps})
-    stops = []
-    for k in range(walkers):
-        spec = WalkerSpec(system=system.name, walker=k, iteration=0,
-                          temperature_K=temperature_K, md=md,
-                          seed=derive_seed(cfg.seed, "stability", k))
-        stops.append(run_walker(start, calc, spec, cfg.uncertainty).stop_reason)
+    return [WalkerSpec(system=system.name, walker=k, iteration=0, temperature_K=temperature_K,
+                       md=md, seed=derive_seed(cfg.seed, "stability", k))
+            for k in range(walkers)]
+
+
+def stability_stop(make_calc: Callable[[], Calculator], cfg: CampaignConfig, start: Atoms,
+                   spec: WalkerSpec) -> str | None:
+    """Run one stability walker on a committee built by ``make_calc`` (in the process that
+    runs it) through alearn.exploration.run_walker: the campaign's own stop rules, driven
+    by one member with the committee checked at the sampling interval. None: it ran to the
+    end without a broken structure or a crossing of ``hi``; else why it stopped."""
+    return run_walker(start, make_calc(), spec, cfg.uncertainty).stop_reason
+
+
+def stability_summary(stops: Sequence[str | None], tag: str) -> dict:
+    """The fraction of walkers that ran to the end, and why the others stopped."""
     ok = sum(s is None for s in stops)
-    return {"fraction_stable": round(ok / walkers, 3), "stops": [s for s in stops if s],
+    return {"fraction_stable": round(ok / len(stops), 3), "stops": [s for s in stops if s],
             "method": tag}
 
 

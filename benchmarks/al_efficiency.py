@@ -47,7 +47,12 @@ draw, tiny stability run): its figures mean nothing and its plots go to ``--work
     python benchmarks/al_efficiency.py [--system cluster|electrolyte] [--workdir DIR]
         [--iterations N] [--draws N]
         [--seeds N] [--aimd-stride N] [--stability-walkers N] [--stability-ps PS]
-        [--max-factor F] [--reuse] [--reduced]
+        [--max-factor F] [--jobs N] [--reuse] [--reduced]
+
+``--jobs`` (default 2, one per core here) runs the independent parts side by side in
+spawned processes: the seeds' campaigns, the held-out and pool MD trajectories, the
+random draws with the AIMD route, and the stability walkers. The figures do not depend
+on it (every part has its own seeds); run with OMP_NUM_THREADS=1.
 """
 
 from __future__ import annotations
@@ -55,9 +60,11 @@ from __future__ import annotations
 import argparse
 import functools
 import math
+import multiprocessing
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,9 +74,11 @@ from al_conditions import (
     calibration_quality,
     first_shell,
     is_rare_event,
-    md_stability,
     plot_learning_curves,
     plot_stability,
+    stability_specs,
+    stability_stop,
+    stability_summary,
 )
 from ase import Atoms
 from learning_curves import force_rmse_meV_A, labels_to_reach, langevin_frames
@@ -143,6 +152,22 @@ SYSTEMS = {
 }
 
 
+def side_by_side(calls: list[Callable[[], object]], jobs: int) -> list:
+    """The results of ``calls`` (independent parts of the benchmark: picklable callables), in
+    order, run ``jobs`` at a time in spawned processes (each with its own torch and xTB
+    state; set OMP_NUM_THREADS=1); ``jobs`` 1 runs them here, one after another. The
+    results do not depend on ``jobs``: every part draws from its own seeds."""
+    if jobs <= 1 or len(calls) <= 1:
+        return [call() for call in calls]
+    with ProcessPoolExecutor(min(jobs, len(calls)),
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(_call, calls))
+
+
+def _call(call: Callable[[], object]) -> object:
+    return call()
+
+
 def al_config(system: System, max_iterations: int, seed_offset: int, scale: Scale) -> dict:
     """The system's campaign, seed + ``seed_offset``, run for ``max_iterations``."""
     cfg = yaml.safe_load(system.config.read_text())
@@ -184,6 +209,12 @@ def active_committees(system: System, workdir: Path, max_iterations: int, seed_o
             committees.append((labels, sorted((stages.iter_dir(it) / "committee")
                                               .glob("member_*.model"))))
     return committees, campaign
+
+
+def seed_models(system: System, workdir: Path, max_iterations: int, seed_offset: int,
+                  scale: Scale) -> list:
+    """:func:`active_committees` without the campaign (for :func:`side_by_side`)."""
+    return active_committees(system, workdir, max_iterations, seed_offset, scale)[0]
 
 
 def grown_chain(campaign: Campaign, frames: Iterator[Atoms], rng: np.random.Generator, *,
@@ -228,6 +259,27 @@ def grown_chain(campaign: Campaign, frames: Iterator[Atoms], rng: np.random.Gene
     return chain
 
 
+def route_chain(cfg: CampaignConfig, workdir: Path, draw: int | None, source: list, *,
+                stride: int, main_set: list[Atoms], target: float, min_labels: int,
+                max_labels: int, out_dir: Path) -> list[tuple[int, list[Path], list]]:
+    """:func:`grown_chain` of one route, from the finished campaign in ``workdir`` (opened
+    here, so that the routes can run side by side): random draw ``draw`` (frames drawn
+    from the pool ``source``), or with ``draw`` None the AIMD route (``source`` the
+    trajectories, every ``stride``-th step). Stops once the force RMSE on ``main_set``
+    reaches ``target``."""
+    campaign = Campaign(cfg, workdir)
+    campaign.validate()
+    if draw is None:
+        rng = np.random.default_rng(derive_seed(cfg.seed, "aimd-baseline"))
+        frames = aimd_frames(source, stride)
+    else:
+        rng = np.random.default_rng(derive_seed(cfg.seed, "random-baseline", draw))
+        frames = random_frames(source, rng)
+    return grown_chain(campaign, frames, rng, out_dir=out_dir, min_labels=min_labels,
+                       max_labels=max_labels,
+                       reached=lambda models: force_rmse_meV_A(models, main_set) <= target)
+
+
 def random_frames(pool: list[Atoms], rng: np.random.Generator) -> Iterator[Atoms]:
     """The pool in a random order (the permutation is drawn first, as before)."""
     return iter([pool[k] for k in rng.permutation(len(pool))])
@@ -249,24 +301,25 @@ def aimd_oracle_calls(n_boot: int, added: list[Atoms]) -> int:
 
 
 def test_sets(system: System, cfg: CampaignConfig, start: Atoms, hottest_K: float,
-              scale: Scale) -> dict[str, list[Atoms]]:
+              scale: Scale, jobs: int) -> dict[str, list[Atoms]]:
     """Held-out oracle trajectories (never trained on): one per main temperature (the
     walkers' range); two each at +150 K and +250 K; the rare-event frames (a water of
-    the start's first shell leaving it)."""
+    the start's first shell leaving it). ``jobs`` trajectories run side by side."""
     def run(temperature_K: float, seed: int, steps: int = scale.test_steps,
-            interval: int = scale.test_interval) -> list[Atoms]:
-        return oracle_md(cfg, start, temperature_K=temperature_K, steps=steps,
-                         interval=interval, seed=seed)
+            interval: int = scale.test_interval) -> Callable[[], list[Atoms]]:
+        return functools.partial(oracle_md, cfg, start, temperature_K=temperature_K,
+                                 steps=steps, interval=interval, seed=seed)
 
-    shell = first_shell(start)
-    sets = {system.main: [frame for k, t in enumerate(system.main_temperatures_K)
-                          for frame in run(t, 101 + k)]}
+    runs = {system.main: [run(t, 101 + k) for k, t in enumerate(system.main_temperatures_K)]}
     for k, delta in enumerate((150, 250)):
-        sets[f"+{delta} K ({hottest_K + delta:.0f} K)"] = [
-            frame for j in range(2) for frame in run(hottest_K + delta, 551 + 100 * k + j)]
-    sets[RARE] = [frame for j in range(scale.rare_runs)
-                  for frame in run(scale.rare_temperature_K, 901 + j, scale.rare_steps, 10)
-                  if is_rare_event(frame, shell)]
+        runs[f"+{delta} K ({hottest_K + delta:.0f} K)"] = [
+            run(hottest_K + delta, 551 + 100 * k + j) for j in range(2)]
+    runs[RARE] = [run(scale.rare_temperature_K, 901 + j, scale.rare_steps, 10)
+                  for j in range(scale.rare_runs)]
+    done = iter(side_by_side([call for calls in runs.values() for call in calls], jobs))
+    sets = {name: [frame for _ in calls for frame in next(done)] for name, calls in runs.items()}
+    shell = first_shell(start)
+    sets[RARE] = [frame for frame in sets[RARE] if is_rare_event(frame, shell)]
     return sets
 
 
@@ -336,6 +389,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="random and AIMD routes stop at this x the campaign's labels")
     parser.add_argument("--stability-walkers", type=int, default=5)
     parser.add_argument("--stability-ps", type=float, default=5.0)
+    parser.add_argument("--jobs", type=int, default=2,
+                        help="independent parts (seeds, MD trajectories, random draws and "
+                        "the AIMD route, stability walkers) run this many at a time")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the models of a previous run in --workdir (re-evaluate)")
     parser.add_argument("--reduced", action="store_true",
@@ -352,16 +408,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def walker_trajectories(cfg: CampaignConfig, start: Atoms, temperatures: list[float],
-                        scale: Scale) -> list[list[Atoms]]:
+                        scale: Scale, jobs: int) -> list[list[Atoms]]:
     """Plain oracle MD at the walkers' temperatures, a frame every 10 steps, each frame
     tagged with its ``trajectory`` index (the random pool and the AIMD route)."""
-    trajectories = []
-    for k, temperature in enumerate(temperatures):
-        frames = oracle_md(cfg, start, temperature_K=temperature, steps=scale.pool_steps,
-                           interval=10, seed=202 + k)
+    trajectories = side_by_side(
+        [functools.partial(oracle_md, cfg, start, temperature_K=temperature,
+                           steps=scale.pool_steps, interval=10, seed=202 + k)
+         for k, temperature in enumerate(temperatures)], jobs)
+    for k, frames in enumerate(trajectories):
         for frame in frames:
             frame.info["trajectory"] = k
-        trajectories.append(frames)
     return trajectories
 
 
@@ -397,6 +453,18 @@ def seed_summary(active_runs: list, target: float, rmse, main: str) -> dict:
                                                           for s in per_seed])), 1)}
 
 
+def stability_runs(committees: dict[str, Callable], cfg: CampaignConfig, start: Atoms,
+                   args: argparse.Namespace, *, temperature_K: float) -> dict[str, dict]:
+    """MD stability of each committee (built by its callable where its walker runs): the
+    same ``--stability-walkers`` walkers for every committee, ``--jobs`` at a time."""
+    steps = round(args.stability_ps * 1000 / cfg.systems[0].md.timestep_fs)
+    specs = stability_specs(cfg, walkers=args.stability_walkers, steps=steps,
+                            temperature_K=temperature_K)
+    stops = iter(side_by_side([functools.partial(stability_stop, make, cfg, start, spec)
+                               for make in committees.values() for spec in specs], args.jobs))
+    return {tag: stability_summary([next(stops) for _ in specs], tag) for tag in committees}
+
+
 def main() -> None:
     args = parse_args()
     system = SYSTEMS[args.system]
@@ -405,8 +473,10 @@ def main() -> None:
     t0 = time.perf_counter()
     if not args.reuse:
         shutil.rmtree(args.workdir, ignore_errors=True)
+    side_by_side([functools.partial(seed_models, system, args.workdir, args.iterations, k,
+                                    scale) for k in range(args.seeds)], args.jobs)
     active_runs, campaigns = [], []
-    for k in range(args.seeds):
+    for k in range(args.seeds):  # reopened: every campaign has finished
         models, campaign = active_committees(system, args.workdir, args.iterations, k, scale)
         active_runs.append((campaign.cfg.seed, models))
         campaigns.append(campaign)
@@ -415,26 +485,23 @@ def main() -> None:
     start = campaign.starts[cfg.systems[0].name]
     walkers = cfg.systems[0].md
     hottest = max(walkers.temperature_K)
-    tests = test_sets(system, cfg, start, hottest, scale)
+    tests = test_sets(system, cfg, start, hottest, scale, args.jobs)
     rmse = functools.cache(lambda models, name: force_rmse_meV_A(models, tests[name]))
     active = {name: [(n, rmse(tuple(m), name)) for n, m in active_models]
               for name, frames in tests.items() if frames}
     target = 1.05 * active[main_set][-1][1]
     n_last = active_models[-1][0]
     max_labels = int(args.max_factor * n_last)
-    reached = lambda m: rmse(tuple(m), main_set) <= target  # noqa: E731
-    trajectories = walker_trajectories(cfg, start, list(walkers.temperature_K), scale)
+    trajectories = walker_trajectories(cfg, start, list(walkers.temperature_K), scale,
+                                       args.jobs)
     pool = [frame for traj in trajectories for frame in traj]
-    chains = []
-    for d in range(args.draws):
-        rng = np.random.default_rng(derive_seed(cfg.seed, "random-baseline", d))
-        chains.append(grown_chain(campaign, random_frames(pool, rng), rng,
-                                  out_dir=args.workdir / f"random_{d}", min_labels=n_last,
-                                  max_labels=max_labels, reached=reached))
-    aimd_chain = grown_chain(campaign, aimd_frames(trajectories, args.aimd_stride),
-                             np.random.default_rng(derive_seed(cfg.seed, "aimd-baseline")),
-                             out_dir=args.workdir / "aimd", min_labels=0,
-                             max_labels=max_labels, reached=reached)
+    route = functools.partial(route_chain, cfg, campaign.workdir, stride=args.aimd_stride,
+                              main_set=tests[main_set], target=target, max_labels=max_labels)
+    *chains, aimd_chain = side_by_side(
+        [functools.partial(route, d, pool, min_labels=n_last,
+                           out_dir=args.workdir / f"random_{d}") for d in range(args.draws)]
+        + [functools.partial(route, None, trajectories, min_labels=0,
+                             out_dir=args.workdir / "aimd")], args.jobs)
     n_boot = aimd_chain[0][0]
     aimd = [(aimd_oracle_calls(n_boot, added), rmse(tuple(m), main_set))
             for _, m, added in aimd_chain]
@@ -455,14 +522,12 @@ def main() -> None:
         conditions[name] = per_condition(*curves[name], q, len(tests[name]))
     conditions.update({name: {"n_frames": 0} for name, frames in tests.items() if not frames})
 
-    steps = round(args.stability_ps * 1000 / walkers.timestep_fs)
-    stab = functools.partial(md_stability, cfg=cfg, start=start, walkers=args.stability_walkers,
-                             steps=steps, temperature_K=hottest)
-    stability = {"active": stab(committee_calculator(active_models[-1][1][0].parent, cfg,
-                                                     drive="member"), tag="active")}
-    for d, chain in enumerate(chains):
-        stability[f"random {d}"] = stab(CommitteeCalculator(chain[-1][1], drive="member"),
-                                        tag=f"random {d}")
+    stability = stability_runs(
+        {"active": functools.partial(committee_calculator, active_models[-1][1][0].parent, cfg,
+                                     drive="member"),
+         **{f"random {d}": functools.partial(CommitteeCalculator, chain[-1][1], drive="member")
+            for d, chain in enumerate(chains)}},
+        cfg, start, args, temperature_K=hottest)
     random_stable = [v["fraction_stable"] for k, v in stability.items() if k != "active"]
 
     img = args.img_dir
