@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
 from alearn.reference_config import _Strict
+
+
+def _per_walker(value, walker: int):
+    """``value[walker]`` for a per-walker list, else the one value for all walkers."""
+    return value[walker] if isinstance(value, list) else value
 
 
 def _positive_temperatures(values: list[float]) -> None:
@@ -85,7 +90,7 @@ class MDConfig(_Strict):
     @classmethod
     def _known_starts(cls, value: object) -> object:
         values = value if isinstance(value, list) else [value]
-        bad = [v for v in values if v not in ("structure", "previous")]
+        bad = [v for v in values if v not in get_args(StartFrom)]
         if bad:
             raise ValueError(f"unknown start {bad}; use 'structure' or 'previous', or a list "
                              "with one of them per walker")
@@ -107,19 +112,16 @@ class MDConfig(_Strict):
 
     def target_temperature_K(self, walker: int) -> float:
         """The temperature (K) walker ``walker`` (0-based) must reach: its condition."""
-        temps = self.temperature_K
-        return temps[walker] if isinstance(temps, list) else temps
+        return _per_walker(self.temperature_K, walker)
 
     def target_pressure_bar(self, walker: int) -> float:
         """The pressure (bar, NPT) walker ``walker`` must reach."""
-        return self.pressure_bar[walker] if isinstance(self.pressure_bar, list) \
-            else self.pressure_bar
+        return _per_walker(self.pressure_bar, walker)
 
     def walker_start_from(self, walker: int) -> StartFrom:
         """Where walker ``walker`` (0-based) starts each iteration: ``structure`` or
         ``previous``."""
-        starts = self.start_from
-        return starts[walker] if isinstance(starts, list) else starts
+        return _per_walker(self.start_from, walker)
 
     def ramp_fraction(self, iteration: int) -> float:
         """How far (0–1) ``ramp`` has come in ``iteration`` (1-based); 1 without one."""

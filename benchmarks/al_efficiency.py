@@ -212,7 +212,7 @@ def active_committees(system: System, workdir: Path, max_iterations: int, seed_o
 
 
 def seed_models(system: System, workdir: Path, max_iterations: int, seed_offset: int,
-                  scale: Scale) -> list:
+                scale: Scale) -> list:
     """:func:`active_committees` without the campaign (for :func:`side_by_side`)."""
     return active_committees(system, workdir, max_iterations, seed_offset, scale)[0]
 
