@@ -12,8 +12,9 @@ from ase.calculators.calculator import Calculator
 
 from alearn.calibration import calibration_metrics, predict_validation, spearman
 from alearn.config import CampaignConfig
-from alearn.exploration import WalkerSpec, run_walker
+from alearn.exploration import WalkerSpec
 from alearn.seeding import derive_seed
+from alearn.walker_batch import run_walkers
 
 #: rare-event criterion: a water of Li's first shell at the start (O within START_SHELL_A)
 #: has left it (Li–O > FIRST_SHELL_A) but not flown off (every such Li–O ≤ MAX_LI_O_A)
@@ -71,13 +72,16 @@ def stability_specs(cfg: CampaignConfig, *, walkers: int, steps: int,
             for k in range(walkers)]
 
 
-def stability_stop(make_calc: Callable[[], Calculator], cfg: CampaignConfig, start: Atoms,
-                   spec: WalkerSpec) -> str | None:
-    """Run one stability walker on a committee built by ``make_calc`` (in the process that
-    runs it) through alearn.exploration.run_walker: the campaign's own stop rules, driven
-    by one member with the committee checked at the sampling interval. None: it ran to the
-    end without a broken structure or a crossing of ``hi``; else why it stopped."""
-    return run_walker(start, make_calc(), spec, cfg.uncertainty).stop_reason
+def stability_stops(make_calc: Callable[[], Calculator], cfg: CampaignConfig, start: Atoms,
+                    specs: Sequence[WalkerSpec]) -> list[str | None]:
+    """Run the stability walkers ``specs`` on a committee built by ``make_calc`` (in the
+    process that runs them), stepped together by alearn.walker_batch.run_walkers: the
+    campaign's own walkers and stop rules, driven by one member with the committee checked
+    at the sampling interval (the frames of walkers run one after another, to rounding).
+    Per walker: None when it ran to the end without a broken structure or a crossing of
+    ``hi``, else why it stopped."""
+    results = run_walkers([start] * len(specs), make_calc(), specs, cfg.uncertainty)
+    return [result.stop_reason for result in results]
 
 
 def stability_summary(stops: Sequence[str | None], tag: str) -> dict:

@@ -51,8 +51,9 @@ draw, tiny stability run): its figures mean nothing and its plots go to ``--work
 
 ``--jobs`` (default 2, one per core here) runs the independent parts side by side in
 spawned processes: the seeds' campaigns, the held-out and pool MD trajectories, the
-random draws with the AIMD route, and the stability walkers. The figures do not depend
-on it (every part has its own seeds); run with OMP_NUM_THREADS=1.
+random draws with the AIMD route, and the committees' stability runs (a committee's
+walkers step together, one forward pass for all). The figures do not depend on it
+(every part has its own seeds); run with OMP_NUM_THREADS=1.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ from al_conditions import (
     plot_learning_curves,
     plot_stability,
     stability_specs,
-    stability_stop,
+    stability_stops,
     stability_summary,
 )
 from ase import Atoms
@@ -150,6 +151,30 @@ SYSTEMS = {
                       rare_steps=200, walker_steps=40, epochs=(4, 2)),
         results_name="al_efficiency_electrolyte"),
 }
+
+
+class ForceScores:
+    """Force RMSE (meV/Å, committee mean) of member models on the named test sets, each
+    computed once; :meth:`prefetch` computes many side by side."""
+
+    def __init__(self, tests: dict[str, list[Atoms]]) -> None:
+        self.tests = tests
+        self.known: dict[tuple[tuple[Path, ...], str], float] = {}
+
+    def __call__(self, models: list[Path], name: str) -> float:
+        key = (tuple(models), name)
+        if key not in self.known:
+            self.known[key] = force_rmse_meV_A(key[0], self.tests[name])
+        return self.known[key]
+
+    def prefetch(self, wanted: list[tuple[list[Path], str]], jobs: int) -> None:
+        """Compute the (models, test set) pairs of ``wanted`` not known yet, ``jobs`` at a
+        time."""
+        missing = list(dict.fromkeys((tuple(m), name) for m, name in wanted))
+        missing = [key for key in missing if key not in self.known]
+        values = side_by_side([functools.partial(force_rmse_meV_A, models, self.tests[name])
+                               for models, name in missing], jobs)
+        self.known.update(zip(missing, values))
 
 
 def side_by_side(calls: list[Callable[[], object]], jobs: int) -> list:
@@ -261,12 +286,12 @@ def grown_chain(campaign: Campaign, frames: Iterator[Atoms], rng: np.random.Gene
 
 def route_chain(cfg: CampaignConfig, workdir: Path, draw: int | None, source: list, *,
                 stride: int, main_set: list[Atoms], target: float, min_labels: int,
-                max_labels: int, out_dir: Path) -> list[tuple[int, list[Path], list]]:
+                max_labels: int, out_dir: Path) -> tuple[list, dict[tuple[Path, ...], float]]:
     """:func:`grown_chain` of one route, from the finished campaign in ``workdir`` (opened
     here, so that the routes can run side by side): random draw ``draw`` (frames drawn
     from the pool ``source``), or with ``draw`` None the AIMD route (``source`` the
     trajectories, every ``stride``-th step). Stops once the force RMSE on ``main_set``
-    reaches ``target``."""
+    reaches ``target``; also returns the RMSEs on ``main_set`` it computed, by models."""
     campaign = Campaign(cfg, workdir)
     campaign.validate()
     if draw is None:
@@ -275,9 +300,15 @@ def route_chain(cfg: CampaignConfig, workdir: Path, draw: int | None, source: li
     else:
         rng = np.random.default_rng(derive_seed(cfg.seed, "random-baseline", draw))
         frames = random_frames(source, rng)
-    return grown_chain(campaign, frames, rng, out_dir=out_dir, min_labels=min_labels,
-                       max_labels=max_labels,
-                       reached=lambda models: force_rmse_meV_A(models, main_set) <= target)
+    main_rmse: dict[tuple[Path, ...], float] = {}
+
+    def reached(models: list[Path]) -> bool:
+        main_rmse[tuple(models)] = force_rmse_meV_A(models, main_set)
+        return main_rmse[tuple(models)] <= target
+
+    chain = grown_chain(campaign, frames, rng, out_dir=out_dir, min_labels=min_labels,
+                        max_labels=max_labels, reached=reached)
+    return chain, main_rmse
 
 
 def random_frames(pool: list[Atoms], rng: np.random.Generator) -> Iterator[Atoms]:
@@ -391,7 +422,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stability-ps", type=float, default=5.0)
     parser.add_argument("--jobs", type=int, default=2,
                         help="independent parts (seeds, MD trajectories, random draws and "
-                        "the AIMD route, stability walkers) run this many at a time")
+                        "the AIMD route, stability committees) run this many at a time")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the models of a previous run in --workdir (re-evaluate)")
     parser.add_argument("--reduced", action="store_true",
@@ -440,7 +471,7 @@ def seed_summary(active_runs: list, target: float, rmse, main: str) -> dict:
     """Labels to ``target`` and final RMSE on the ``main`` set per campaign seed, and means."""
     per_seed = []
     for seed, models in active_runs:
-        curve = [(n, rmse(tuple(m), main)) for n, m in models]
+        curve = [(n, rmse(m, main)) for n, m in models]
         n = labels_to_reach(curve, target)
         per_seed.append({"seed": seed, "labels_to_target": None if n is None else round(n, 1),
                          "final_labels": curve[-1][0], "final_rmse_meV_A": round(curve[-1][1], 1),
@@ -455,14 +486,15 @@ def seed_summary(active_runs: list, target: float, rmse, main: str) -> dict:
 
 def stability_runs(committees: dict[str, Callable], cfg: CampaignConfig, start: Atoms,
                    args: argparse.Namespace, *, temperature_K: float) -> dict[str, dict]:
-    """MD stability of each committee (built by its callable where its walker runs): the
-    same ``--stability-walkers`` walkers for every committee, ``--jobs`` at a time."""
+    """MD stability of each committee (built by its callable in the process that runs its
+    walkers): the same ``--stability-walkers`` walkers for every committee, stepped
+    together; ``--jobs`` committees at a time."""
     steps = round(args.stability_ps * 1000 / cfg.systems[0].md.timestep_fs)
     specs = stability_specs(cfg, walkers=args.stability_walkers, steps=steps,
                             temperature_K=temperature_K)
-    stops = iter(side_by_side([functools.partial(stability_stop, make, cfg, start, spec)
-                               for make in committees.values() for spec in specs], args.jobs))
-    return {tag: stability_summary([next(stops) for _ in specs], tag) for tag in committees}
+    stops = side_by_side([functools.partial(stability_stops, make, cfg, start, specs)
+                          for make in committees.values()], args.jobs)
+    return {tag: stability_summary(s, tag) for tag, s in zip(committees, stops)}
 
 
 def main() -> None:
@@ -486,9 +518,11 @@ def main() -> None:
     walkers = cfg.systems[0].md
     hottest = max(walkers.temperature_K)
     tests = test_sets(system, cfg, start, hottest, scale, args.jobs)
-    rmse = functools.cache(lambda models, name: force_rmse_meV_A(models, tests[name]))
-    active = {name: [(n, rmse(tuple(m), name)) for n, m in active_models]
-              for name, frames in tests.items() if frames}
+    names = [name for name, frames in tests.items() if frames]
+    rmse = ForceScores(tests)
+    rmse.prefetch([(m, name) for name in names for _, m in active_models]
+                  + [(m, main_set) for _, runs in active_runs for _, m in runs], args.jobs)
+    active = {name: [(n, rmse(m, name)) for n, m in active_models] for name in names}
     target = 1.05 * active[main_set][-1][1]
     n_last = active_models[-1][0]
     max_labels = int(args.max_factor * n_last)
@@ -497,15 +531,20 @@ def main() -> None:
     pool = [frame for traj in trajectories for frame in traj]
     route = functools.partial(route_chain, cfg, campaign.workdir, stride=args.aimd_stride,
                               main_set=tests[main_set], target=target, max_labels=max_labels)
-    *chains, aimd_chain = side_by_side(
+    routes = side_by_side(
         [functools.partial(route, d, pool, min_labels=n_last,
                            out_dir=args.workdir / f"random_{d}") for d in range(args.draws)]
         + [functools.partial(route, None, trajectories, min_labels=0,
                              out_dir=args.workdir / "aimd")], args.jobs)
+    *chains, aimd_chain = [chain for chain, _ in routes]
+    rmse.known.update({(models, main_set): r for _, main_rmse in routes
+                       for models, r in main_rmse.items()})
+    rmse.prefetch([(m, name) for chain in chains for _, m, _ in chain for name in names]
+                  + [(m, main_set) for _, m, _ in aimd_chain], args.jobs)
     n_boot = aimd_chain[0][0]
-    aimd = [(aimd_oracle_calls(n_boot, added), rmse(tuple(m), main_set))
+    aimd = [(aimd_oracle_calls(n_boot, added), rmse(m, main_set))
             for _, m, added in aimd_chain]
-    curves = {name: (active[name], [[(n, rmse(tuple(m), name)) for n, m, _ in chain]
+    curves = {name: (active[name], [[(n, rmse(m, name)) for n, m, _ in chain]
                                     for chain in chains])
               for name in active}
     calls_active = labels_to_reach(active[main_set], target)
@@ -536,7 +575,7 @@ def main() -> None:
              "reliability": str(img / f"{name}_reliability.png"),
              "stability": str(img / f"{name}_stability.png")}
     plot_learning_curves(Path(plots["learning_curves"]),
-                         {"active": [[(n, rmse(tuple(m), main_set)) for n, m in runs]
+                         {"active": [[(n, rmse(m, main_set)) for n, m in runs]
                                      for _, runs in active_runs],
                           "random": curves[main_set][1], "aimd": aimd, "target": target},
                          {k: v for k, v in curves.items() if k != main_set}, main_set,
