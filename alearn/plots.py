@@ -147,7 +147,7 @@ def _binned_rms(pred: np.ndarray, err: np.ndarray, n_bins: int) -> tuple[np.ndar
 
 
 def reliability_figure(std: np.ndarray, err_est: np.ndarray, err: np.ndarray, *,
-                       note: str = "") -> Figure:
+                       note: str = "", atoms: str = "validation atoms") -> Figure:
     """Predicted vs observed per-atom force error in equal-count bins.
 
     Parameters
@@ -156,6 +156,8 @@ def reliability_figure(std: np.ndarray, err_est: np.ndarray, err: np.ndarray, *,
         (M,) raw spread σ_i, calibrated expected error and observed |ΔF_i| (eV/Å)
         of the validation atoms; each curve is binned on its own prediction
         (up to 10 bins, at least 8 atoms each) and shows the bins' RMS values.
+    atoms
+        Which atoms these are, for the title (e.g. "held-out test atoms").
     """
     n_bins = int(np.clip(len(err) // 8, 1, 10))
     fig = figure(4.6, 4.2)
@@ -178,7 +180,7 @@ def reliability_figure(std: np.ndarray, err_est: np.ndarray, err: np.ndarray, *,
         _plain_log_ticks(ax)
     ax.set_xlabel("predicted force error, bin RMS (eV/Å)")
     ax.set_ylabel("observed |ΔF|, bin RMS (eV/Å)")
-    ax.set_title(f"reliability, validation atoms\n{note}".strip(), fontsize=9)
+    ax.set_title(f"reliability, {atoms}\n{note}".strip(), fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -109,9 +109,9 @@ def validation_metrics(errors: ValidationErrors, out_dir: Path, *, who: str = "c
 
 
 def reliability_diagram(std: np.ndarray, err_est: np.ndarray, err: np.ndarray, path: Path, *,
-                        note: str = "") -> None:
+                        note: str = "", atoms: str = "validation atoms") -> None:
     """Save the reliability diagram (:func:`alearn.plots.reliability_figure`) to ``path``."""
-    plots.save(plots.reliability_figure(std, err_est, err, note=note), path)
+    plots.save(plots.reliability_figure(std, err_est, err, note=note, atoms=atoms), path)
 
 
 def uncertainty_histogram(frames: Sequence[Atoms], ucfg: UncertaintyConfig, out_dir: Path) -> None:

@@ -464,7 +464,7 @@ def reliability(calc, frames: list[Atoms], path: Path, note: str) -> None:
     errors = predict_validation(calc, frames).resolved()
     report.reliability_diagram(errors.forces_std,
                                calc.calibration.forces_err_est(errors.forces_std),
-                               errors.force_err, path, note=note)
+                               errors.force_err, path, note=note, atoms="held-out test atoms")
 
 
 def seed_summary(active_runs: list, target: float, rmse, main: str) -> dict:
